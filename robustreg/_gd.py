@@ -1,0 +1,314 @@
+"""The maths of gradient descent on a robust loss, as private pure pieces.
+
+The optimizer works on the design
+
+.. math::
+
+    Z = [X, \\mathbf 1]\\, T, \\qquad
+    T = \\begin{pmatrix} \\operatorname{diag}(1/s) & 0 \\\\ -\\mu^\\top/s & 1 \\end{pmatrix}
+
+(the column of ones only with an intercept; :math:`\\mu = 0, s = 1` without
+standardization) but never forms it: :math:`Z\\theta = X w + c` with
+:math:`w = \\theta_{1:d}/s` and :math:`c = \\theta_{d+1} - \\mu^\\top w`, and
+:math:`Z^\\top g` follows from :math:`X^\\top g` and :math:`\\sum g`.  So a fit
+needs no copy of ``X`` of its own.
+
+The smooth part of the objective is
+
+.. math::
+
+    F(\\theta) = \\frac{\\sum_i v_i\\, \\rho(r_i/\\sigma)}{\\sum_i v_i}
+        + \\tfrac12 \\alpha (1-\\lambda) \\lVert \\theta_{1:d} \\rVert_2^2,
+    \\qquad r = y - Z\\theta,
+
+with sample weights :math:`v`, scale :math:`\\sigma` (1 unless a scale is
+used) and the L1 part :math:`\\alpha\\lambda\\lVert\\theta_{1:d}\\rVert_1`
+handled by a proximal step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .losses import HuberLoss, L1Loss, L2Loss, Loss, PseudoHuberLoss, SmoothL1Loss
+
+# Bytes of X per block of the fused residual/gradient pass: the block stays
+# in cache between ``X_b @ w`` and ``X_b.T @ psi``, and blocks are large
+# enough that numpy's per-call overhead stays small.
+_BLOCK_BYTES = 1 << 21
+
+
+# Fused loss kernels: given the residual block ``r`` and a buffer ``out``,
+# return ``(sum rho(r), psi_array, factor)`` with psi(r) = factor * psi_array,
+# touching as few vectors as possible.  Any other loss uses its rho and psi.
+def _fused_l1(loss, r, out):
+    np.sign(r, out=out)  # into another buffer: in-place sign is much slower
+    return float(out @ r), out, 1.0  # sign(r) r = |r|
+
+
+def _fused_l2(loss, r, out):
+    return float(r @ r), r, 2.0
+
+
+def _huber_core(r, out, delta):
+    np.minimum(r, delta, out=out)
+    np.maximum(out, -delta, out=out)
+    # rho = psi (r - psi/2) for the clipped psi, on both branches.
+    return float(out @ r) - 0.5 * float(out @ out)
+
+
+def _fused_huber(loss, r, out):
+    return _huber_core(r, out, loss.delta), out, 1.0
+
+
+def _fused_smooth_l1(loss, r, out):
+    if loss.beta == 0:
+        return _fused_l1(loss, r, out)
+    # SmoothL1(beta) = Huber(beta) / beta.
+    inv = 1.0 / loss.beta
+    return _huber_core(r, out, loss.beta) * inv, out, inv
+
+
+def _fused_pseudo_huber(loss, r, out):
+    d2 = loss.delta**2
+    np.multiply(r, r, out=out)
+    out *= 1.0 / d2
+    out += 1.0
+    np.sqrt(out, out=out)
+    total = d2 * (float(np.sum(out)) - len(r))
+    np.divide(r, out, out=out)
+    return total, out, 1.0
+
+
+_FUSED = {
+    L1Loss: _fused_l1,
+    L2Loss: _fused_l2,
+    HuberLoss: _fused_huber,
+    SmoothL1Loss: _fused_smooth_l1,
+    PseudoHuberLoss: _fused_pseudo_huber,
+}
+
+
+def _generic(loss, r, out):
+    return float(np.sum(loss.rho(r))), loss.psi(r), 1.0
+
+
+class Design:
+    """The (possibly standardized, intercept-augmented) design seen by the optimizer.
+
+    Parameters
+    ----------
+    X : ndarray of shape (n, d)
+    sample_weight : ndarray of shape (n,) or None
+        ``None`` means unit weights (and faster sums).
+    fit_intercept, standardize : bool
+    """
+
+    def __init__(self, X, sample_weight, fit_intercept: bool, standardize: bool):
+        self.X = X
+        self.sw = sample_weight
+        self.n, self.d = X.shape
+        self.fit_intercept = fit_intercept
+        self.p = self.d + int(fit_intercept)
+        self.sw_sum = float(self.n if sample_weight is None else np.sum(sample_weight))
+        self.gram_raw = self._raw_gram()  # [X, 1]^T V [X, 1] / sum(v)
+        d = self.d
+        mean = self.gram_raw[d, :d] if fit_intercept else np.zeros(d)
+        if standardize:
+            second = np.diag(self.gram_raw)[:d]
+            var = second - mean**2 if fit_intercept else second
+            scale = np.sqrt(np.maximum(var, 0.0))
+            # A constant column has no spread to standardize: leave it as is.
+            scale[scale <= 1e-12 * np.maximum(1.0, np.sqrt(second))] = 1.0
+            self.mu = mean if fit_intercept else np.zeros(d)
+            self.s = scale
+        else:
+            self.mu = np.zeros(d)
+            self.s = np.ones(d)
+        T = np.zeros((d + 1, self.p))
+        T[:d, :d] = np.diag(1.0 / self.s)
+        if fit_intercept:
+            T[d, :d] = -self.mu / self.s
+            T[d, d] = 1.0
+        A = self.gram_raw if fit_intercept else self.gram_raw[:d, :d]
+        T = T if fit_intercept else T[:d, :d]
+        #: Z^T V Z / sum(v), the Hessian of the mean squared residual / 2.
+        self.gram = T.T @ A @ T
+        self.gram = 0.5 * (self.gram + self.gram.T)
+        #: Largest eigenvalue of Z^T V Z / sum(v): the curvature scale of every loss.
+        self.lipschitz = float(np.linalg.eigvalsh(self.gram)[-1]) if self.p else 0.0
+        #: No standardization: the optimizer's parameters are the coefficients.
+        self.identity = not standardize
+        rows = max(64, _BLOCK_BYTES // max(1, 8 * d))
+        self.blocks = [(a, min(a + rows, self.n)) for a in range(0, self.n, rows)]
+        # A design that fits in cache is dispatch-bound, and OpenBLAS's
+        # matrix-vector products on short C-ordered rows run at half speed:
+        # one Fortran-ordered copy (one block, at most 2 MiB) halves both products.
+        if len(self.blocks) == 1 and not X.flags.f_contiguous:
+            self.X = np.asfortranarray(X)
+
+    def _raw_gram(self):
+        X, sw, n, d = self.X, self.sw, self.n, self.d
+        G = np.empty((d + 1, d + 1))
+        if sw is None:
+            G[:d, :d] = X.T @ X
+            colsum = X.sum(axis=0)
+            total = float(n)
+        else:
+            G[:d, :d] = 0.0
+            colsum = np.zeros(d)
+            rows = max(64, _BLOCK_BYTES // max(1, 8 * d))
+            for a in range(0, n, rows):
+                Xb, vb = X[a : a + rows], sw[a : a + rows]
+                G[:d, :d] += Xb.T @ (vb[:, None] * Xb)
+                colsum += vb @ Xb
+            total = float(np.sum(sw))
+        G[d, :d] = G[:d, d] = colsum
+        G[d, d] = total
+        return G / total
+
+    # --- parameter maps -------------------------------------------------------
+    def to_original(self, theta):
+        """Map optimizer parameters to ``(coef, intercept)`` in the units of X."""
+        if self.identity:
+            return theta[: self.d], (float(theta[self.d]) if self.fit_intercept else 0.0)
+        w = theta[: self.d] / self.s
+        b = float(theta[self.d] - self.mu @ w) if self.fit_intercept else 0.0
+        return w, b
+
+    def from_original(self, coef, intercept):
+        """Inverse of :meth:`to_original`."""
+        theta = np.empty(self.p)
+        theta[: self.d] = np.asarray(coef, dtype=float) * self.s
+        if self.fit_intercept:
+            theta[self.d] = intercept + self.mu @ np.asarray(coef, dtype=float)
+        return theta
+
+    def residuals(self, theta, y):
+        w, b = self.to_original(theta)
+        return y - self.X @ w - b
+
+
+class RowKernel:
+    """Objective and gradient by one fused, row-blocked pass over X.
+
+    For each block of rows: ``r_b = y_b - X_b w - c``; ``u_b = r_b / sigma``;
+    accumulate ``sum v rho(u_b)`` and ``X_b^T (v psi(u_b))``.  Only block-sized
+    temporaries are made.
+    """
+
+    def __init__(self, design: Design, y, loss: Loss):
+        self.design, self.y, self.loss = design, y, loss
+        self.sigma = 1.0
+        self._fused = _FUSED.get(type(loss), _generic)
+        rows = max((b - a for a, b in design.blocks), default=0)
+        self._r = np.empty(rows)
+        self._psi = np.empty(rows)
+
+    def value_grad(self, theta, rows=None):
+        """Return ``(objective, gradient)`` of the data term at ``theta``.
+
+        ``rows`` restricts the sums to a subset of rows (mini-batches).
+        """
+        D, y = self.design, self.y
+        w, c = D.to_original(theta)
+        inv_sigma = 1.0 / self.sigma
+        if rows is None and D.sw is None and len(D.blocks) == 1:
+            # The common small case, with as few numpy calls as possible.
+            r = self._r
+            np.matmul(D.X, w, out=r)
+            np.subtract(y, r, out=r)
+            if c:
+                r -= c
+            if inv_sigma != 1.0:
+                r *= inv_sigma
+            total, psi, factor = self._fused(self.loss, r, self._psi)
+            return total / D.sw_sum, self._finish(D.X.T @ psi, float(np.sum(psi)), factor, D.sw_sum, inv_sigma)
+        gX = np.zeros(D.d)
+        gsum = 0.0
+        total = 0.0
+        if rows is None:
+            chunks = ((D.X[a:b], y[a:b], None if D.sw is None else D.sw[a:b]) for a, b in D.blocks)
+            wsum = D.sw_sum
+        else:
+            chunks = [(D.X[rows], y[rows], None if D.sw is None else D.sw[rows])]
+            wsum = float(len(rows) if D.sw is None else np.sum(D.sw[rows]))
+        for Xb, yb, vb in chunks:
+            m = len(yb)
+            r = self._r[:m] if m <= len(self._r) else np.empty(m)
+            out = self._psi[:m] if m <= len(self._psi) else np.empty(m)
+            np.matmul(Xb, w, out=r)
+            np.subtract(yb, r, out=r)
+            if c:
+                r -= c
+            if inv_sigma != 1.0:
+                r *= inv_sigma
+            if vb is None:
+                part, psi, factor = self._fused(self.loss, r, out)
+            else:
+                # Weighted sums need rho itself; weights are rare on the hot path.
+                part = float(vb @ self.loss.rho(r))
+                psi, factor = self.loss.psi(r) * vb, 1.0
+            total += part
+            gX += factor * (Xb.T @ psi)
+            gsum += factor * float(np.sum(psi))
+        return total / wsum, self._finish(gX, gsum, 1.0, wsum, inv_sigma)
+
+    def _finish(self, gX, gsum, factor, wsum, inv_sigma):
+        """Gradient in the optimizer's coordinates from X^T psi and sum(psi)."""
+        D = self.design
+        g = np.empty(D.p)
+        g[: D.d] = gX if D.identity else (gX - D.mu * gsum) / D.s
+        if D.fit_intercept:
+            g[D.d] = gsum
+        g *= -factor * inv_sigma / wsum
+        return g
+
+
+class GramKernel:
+    """The L2 loss from sufficient statistics: O(p^2) per iteration after one pass.
+
+    .. math::
+
+        F(\\theta) = \\overline{y^2} - 2\\theta^\\top b + \\theta^\\top G\\theta,
+        \\qquad \\nabla F = 2(G\\theta - b),
+
+    with :math:`G = Z^\\top V Z/\\sum v`, :math:`b = Z^\\top V y / \\sum v`.
+    Centering y first keeps the cancellation in :math:`F` small.
+    """
+
+    def __init__(self, design: Design, y, loss: Loss):
+        if not isinstance(loss, L2Loss):
+            raise TypeError("GramKernel applies to the L2 loss only")
+        D = design
+        self.design, self.loss, self.sigma = D, loss, 1.0
+        sw = D.sw
+        # With an intercept, work with y centred (its mean is absorbed by a
+        # shift of the intercept), so that F is not a difference of large numbers.
+        ybar = float(np.mean(y) if sw is None else (sw @ y) / D.sw_sum) if D.fit_intercept else 0.0
+        yc = y - ybar if ybar else y
+        vy = yc if sw is None else sw * yc
+        b = np.empty(D.p)
+        Xty = (D.X.T @ vy) / D.sw_sum
+        ysum = float(np.sum(vy)) / D.sw_sum
+        b[: D.d] = (Xty - D.mu * ysum) / D.s
+        if D.fit_intercept:
+            b[D.d] = ysum
+        self.b = b
+        self.yy = float(vy @ yc) / D.sw_sum
+        self.shift = np.zeros(D.p)
+        if D.fit_intercept:
+            self.shift[D.d] = ybar
+
+    def value_grad(self, theta, rows=None):
+        if rows is not None:
+            raise ValueError("GramKernel works on the full batch only")
+        t = theta - self.shift
+        Gt = self.design.gram @ t
+        value = self.yy - 2.0 * (t @ self.b) + t @ Gt
+        return max(value, 0.0), 2.0 * (Gt - self.b)
+
+
+def soft_threshold(v, thresh):
+    """Proximal map of ``thresh * ||v||_1``: ``sign(v) max(|v| - thresh, 0)``."""
+    return np.sign(v) * np.maximum(np.abs(v) - thresh, 0.0)

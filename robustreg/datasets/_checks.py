@@ -1,0 +1,48 @@
+"""Parameter checks shared by the data loaders and the contamination models.
+
+Each check raises :class:`ValueError` with one line that names the
+parameter, the value it got and what is allowed, in the same form as the
+tuning-constant checks of :mod:`robustreg.losses`.
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Integral, Real
+
+
+def check_real(name, value, *, low=-math.inf, high=math.inf, low_inclusive=True, high_inclusive=False) -> float:
+    """Return ``value`` as a float when it is a finite real number in the given interval."""
+    ok = isinstance(value, Real) and not isinstance(value, bool)
+    if ok:
+        v = float(value)
+        ok = (
+            math.isfinite(v)
+            and (v >= low if low_inclusive else v > low)
+            and (v <= high if high_inclusive else v < high)
+        )
+    if not ok:
+        left = "[" if low_inclusive and math.isfinite(low) else "("
+        right = "]" if high_inclusive and math.isfinite(high) else ")"
+        raise ValueError(
+            f"{name}={value!r} is invalid; allowed: a finite real number in {left}{low:g}, {high:g}{right}"
+        )
+    return v
+
+
+def check_int(name, value, *, low: int, high: int | None = None) -> int:
+    """Return ``value`` as an int when it is an integer (not a bool) in ``[low, high]``."""
+    ok = isinstance(value, Integral) and not isinstance(value, bool)
+    if ok:
+        ok = value >= low and (high is None or value <= high)
+    if not ok:
+        upper = "" if high is None else f" and <= {high}"
+        raise ValueError(f"{name}={value!r} is invalid; allowed: an integer >= {low}{upper}")
+    return int(value)
+
+
+def check_choice(name, value, choices) -> str:
+    """Return ``value`` when it is one of ``choices`` (strings)."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"{name}={value!r} is invalid; allowed: {', '.join(repr(c) for c in choices)}")
+    return value

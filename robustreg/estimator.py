@@ -1,0 +1,532 @@
+"""``GDRegressor``: a linear model fitted by gradient descent on a robust loss."""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from threadpoolctl import threadpool_limits
+
+from ._gd import Design, GramKernel, RowKernel, soft_threshold
+from .losses import LOSSES, L2Loss, Loss, get_loss
+
+__all__ = ["GDRegressor"]
+
+#: The objective must not grow beyond this factor of its starting value.
+DIVERGENCE_FACTOR = 1e10
+_INITS = ("zeros", "lstsq", "l1", "lts")
+
+
+def _weighted_median(values, weights=None):
+    """Median with weights, equal to ``np.median`` of the rows repeated ``weights`` times."""
+    order = np.argsort(values, kind="stable")
+    v = values[order]
+    cum = np.cumsum(np.ones(len(v)) if weights is None else weights[order])
+    half = cum[-1] / 2.0
+    lower = v[np.searchsorted(cum, half, side="left")]
+    upper = v[min(np.searchsorted(cum, half, side="right"), len(v) - 1)]
+    return float(0.5 * (lower + upper))
+
+
+class GDRegressor(RegressorMixin, BaseEstimator):
+    r"""Linear regression by (proximal, momentum, mini-batch) gradient descent on a robust loss.
+
+    Minimizes
+
+    .. math::
+
+        \frac{\sum_i v_i\, \rho\big((y_i - x_i^\top w - b)/\sigma\big)}{\sum_i v_i}
+        + \alpha\Big(\lambda \lVert w\rVert_1 + \tfrac{1-\lambda}{2}\lVert w\rVert_2^2\Big)
+
+    over ``w`` and ``b``, with ``rho`` the loss, ``v`` the sample weights,
+    ``sigma`` the residual scale (1 unless ``scale`` is set and the loss is
+    scale dependent) and ``lambda = l1_ratio``.  With ``standardize=True``
+    the optimizer (and the penalty) works on standardized features; ``coef_``
+    and ``intercept_`` are always reported in the original units.
+
+    Parameters
+    ----------
+    loss : str or Loss, default="l2"
+        A name in :data:`robustreg.losses.LOSSES` or a :class:`~robustreg.losses.Loss`.
+    learning_rate : {"auto", "constant", "invscaling"}, default="auto"
+        Step-size rule, with ``L`` the largest eigenvalue of
+        :math:`Z^\top V Z / \sum v` for the design ``Z`` the optimizer sees
+        (intercept column included) and ``t`` the iteration (from 0):
+
+        * ``"auto"``, smooth loss: :math:`\eta = \eta_0 \sigma^2 / (\kappa L + \alpha(1-\lambda))`
+          with :math:`\kappa` the loss's ``curvature_bound`` (the inverse
+          Lipschitz constant of the gradient);
+        * ``"auto"``, non-smooth loss (L1, Smooth L1 with ``beta=0``): the
+          diminishing subgradient step :math:`\eta_t = \eta_0\, s_0 / (L \sqrt{t+1})`,
+          with :math:`s_0` the median absolute residual of the starting fit
+          (the step a Huber surrogate of width :math:`s_0` would take); the
+          best iterate is returned;
+        * ``"constant"``: :math:`\eta_t = \eta_0`;
+        * ``"invscaling"``: :math:`\eta_t = \eta_0 / (t+1)^{p}`, ``p = power_t``.
+    eta0 : float, default=1.0
+        Step for ``"constant"`` and ``"invscaling"``; a multiplier of the
+        automatic step for ``"auto"``.
+    power_t : float, default=0.25
+        Exponent of ``"invscaling"``.
+    momentum : float in [0, 1), default=0.0
+        Heavy-ball momentum; 0 is plain gradient descent.
+    nesterov : bool, default=False
+        Evaluate the gradient at the extrapolated point (Nesterov).
+    batch_size : int or None, default=None
+        ``None`` is full-batch gradient descent.  An int runs mini-batch SGD
+        with rows shuffled every epoch from ``random_state``; an iteration is
+        then one epoch, and the history records the full objective at its start.
+    max_iter : int, default=1000
+        Maximum number of iterations (epochs for mini-batches).
+    tol : float, default=1e-6
+        Stopping rule.  Smooth loss, full batch: stop when the norm of the
+        gradient mapping :math:`\lVert\theta - \mathrm{prox}(\theta - \eta\nabla F)\rVert/\eta`
+        (the gradient without an L1 penalty) falls below ``tol`` times its
+        value at the start.  Otherwise (non-smooth loss, or mini-batches):
+        stop when the best objective has not decreased by more than
+        ``tol * |best|`` during ``n_iter_no_change`` iterations.
+    n_iter_no_change : int, default=20
+        Window of the second stopping rule.
+    fit_intercept : bool, default=True
+    standardize : bool, default=False
+        Optimize over standardized features (centred when there is an
+        intercept, scaled to unit standard deviation); results are reported
+        in the original units.
+    penalty : {None, "l2", "l1", "elasticnet"}, default=None
+    alpha : float, default=1e-4
+        Penalty strength (ignored when ``penalty`` is None).  Note that the
+        data term is the *mean of rho*: for the L2 loss (``rho = r^2``), this
+        model's ``alpha`` is twice scikit-learn's ``Lasso``/``ElasticNet`` ``alpha``.
+    l1_ratio : float in [0, 1], default=0.15
+        L1 share for ``"elasticnet"`` (``"l1"`` is 1, ``"l2"`` is 0).  The L1
+        part takes a proximal (soft-threshold) step, so weights can be exactly zero.
+    init : {"zeros", "lstsq", "l1", "lts"} or array-like, default="zeros"
+        Starting coefficients (intercept first when an array).  ``"lstsq"`` is
+        least squares, ``"l1"`` least absolute deviations, ``"lts"`` the
+        reweighted FAST-LTS fit (high breakdown).  Redescending losses are
+        non-convex: they need a high-breakdown start such as ``"lts"``.
+    scale : None, float, {"mad", "s"}, default=None
+        Residual scale sigma for scale-dependent losses (the loss is applied
+        to ``r / sigma``): ``None`` uses raw residuals; a float fixes sigma;
+        ``"mad"`` is ``1.4826 * median(|r|)`` of the starting fit's residuals;
+        ``"s"`` is the 50%-breakdown biweight M-scale of those residuals (as in
+        MM-estimation).  Scale-free losses (L1, L2) ignore it.
+    scale_update_every : int or None, default=None
+        With ``scale="mad"``, re-estimate sigma from the current residuals
+        every this many iterations (as statsmodels' RLM does each IRLS step).
+    random_state : int, RandomState or None, default=None
+        Seeds mini-batch shuffling and the ``"lts"`` start.
+    record_history : bool, default=True
+        Keep ``history_``.
+    verbose : int, default=0
+        Print progress every ``max(1, max_iter // 10)`` iterations when > 0.
+
+    Attributes
+    ----------
+    coef_ : ndarray of shape (n_features,)
+    intercept_ : float
+    n_iter_ : int
+        Iterations run.
+    n_features_in_ : int
+    converged_ : bool
+        The stopping rule was met before ``max_iter``.
+    diverged_ : bool
+        The objective or the weights became non-finite, or the objective grew
+        beyond ``1e10`` times its starting value; the last finite iterate is kept.
+    objective_ : float
+        Final objective at ``coef_, intercept_``.
+    scale_ : float
+        The sigma used (1.0 when no scale applies).
+    lipschitz_ : float
+        ``L`` above.
+    history_ : pandas.DataFrame or None
+        One row per iteration: ``iteration``, ``objective``, ``grad_norm``,
+        ``step`` and, when ``coef_reference`` was given, ``coef_error``
+        (Euclidean distance of ``w`` from the reference slopes).  The
+        objective and gradient are those at the point where the gradient
+        was evaluated.
+    """
+
+    _parameter_constraints: dict = {
+        "loss": [StrOptions(set(LOSSES)), Loss],
+        "learning_rate": [StrOptions({"auto", "constant", "invscaling"})],
+        "eta0": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "nesterov": ["boolean"],
+        "batch_size": [None, Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 0, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "standardize": ["boolean"],
+        "penalty": [None, StrOptions({"l2", "l1", "elasticnet"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "init": [StrOptions(set(_INITS)), "array-like"],
+        "scale": [None, Interval(Real, 0, None, closed="neither"), StrOptions({"mad", "s"})],
+        "scale_update_every": [None, Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "record_history": ["boolean"],
+        "verbose": ["verbose"],
+    }
+
+    #: The L2 loss on the full batch iterates on X^T X (O(d^2) per step); set
+    #: False on an instance to force the row pass (tests and benchmarks do).
+    _use_gram = True
+
+    def __init__(
+        self,
+        loss="l2",
+        *,
+        learning_rate="auto",
+        eta0=1.0,
+        power_t=0.25,
+        momentum=0.0,
+        nesterov=False,
+        batch_size=None,
+        max_iter=1000,
+        tol=1e-6,
+        n_iter_no_change=20,
+        fit_intercept=True,
+        standardize=False,
+        penalty=None,
+        alpha=1e-4,
+        l1_ratio=0.15,
+        init="zeros",
+        scale=None,
+        scale_update_every=None,
+        random_state=None,
+        record_history=True,
+        verbose=0,
+    ):
+        self.loss = loss
+        self.learning_rate = learning_rate
+        self.eta0 = eta0
+        self.power_t = power_t
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.fit_intercept = fit_intercept
+        self.standardize = standardize
+        self.penalty = penalty
+        self.alpha = alpha
+        self.l1_ratio = l1_ratio
+        self.init = init
+        self.scale = scale
+        self.scale_update_every = scale_update_every
+        self.random_state = random_state
+        self.record_history = record_history
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ helpers
+    def _penalty_parts(self):
+        """(l1 strength, l2 strength) of the penalty."""
+        if self.penalty is None:
+            return 0.0, 0.0
+        ratio = {"l1": 1.0, "l2": 0.0, "elasticnet": self.l1_ratio}[self.penalty]
+        return self.alpha * ratio, self.alpha * (1.0 - ratio)
+
+    def _start(self, X, y, sw, design, coef_init, intercept_init, rng):
+        """Starting coefficients in original units, and where they came from."""
+        d = X.shape[1]
+        if coef_init is not None:
+            coef = np.asarray(coef_init, dtype=float).reshape(-1)
+            if coef.shape != (d,):
+                raise ValueError(f"coef_init has shape {coef.shape}; expected ({d},)")
+            return coef, float(intercept_init or 0.0) if self.fit_intercept else 0.0
+        init = self.init
+        if isinstance(init, str):
+            if init == "zeros":
+                return np.zeros(d), 0.0
+            from . import robust_start
+
+            if init == "lstsq":
+                A = np.column_stack([np.ones(len(y)), X]) if self.fit_intercept else X
+                root = np.ones(len(y)) if sw is None else np.sqrt(sw)
+                sol = np.linalg.lstsq(A * root[:, None], y * root, rcond=None)[0]
+                theta = sol if self.fit_intercept else np.concatenate([[0.0], sol])
+            elif init == "l1":
+                theta = robust_start.lad_fit(X, y, fit_intercept=self.fit_intercept)
+            else:
+                seed = rng.randint(np.iinfo(np.int32).max)
+                theta = robust_start.fast_lts(X, y, random_state=seed, fit_intercept=self.fit_intercept).coef
+            return theta[1:], float(theta[0])
+        theta = np.asarray(init, dtype=float).reshape(-1)
+        if self.fit_intercept:
+            if theta.shape != (d + 1,):
+                raise ValueError(f"init has {theta.size} values; expected {d + 1} (intercept first)")
+            return theta[1:], float(theta[0])
+        if theta.shape == (d + 1,):
+            return theta[1:], 0.0
+        if theta.shape != (d,):
+            raise ValueError(f"init has {theta.size} values; expected {d}")
+        return theta, 0.0
+
+    def _initial_scale(self, loss, r):
+        if self.scale is None or not loss.scale_dependent:
+            return 1.0
+        if isinstance(self.scale, str):
+            from . import robust_start
+
+            sigma = robust_start.mad_scale(r) if self.scale == "mad" else robust_start.mscale(r)
+        else:
+            sigma = float(self.scale)
+        if not sigma > 0 or not math.isfinite(sigma):
+            # An exact fit of more than half the rows has zero robust scale.
+            tiny = 1e-12 * max(1.0, float(np.max(np.abs(r))) if r.size else 1.0)
+            warnings.warn(f"residual scale {sigma!r} is not positive; using {tiny:g}", RuntimeWarning, stacklevel=3)
+            sigma = tiny
+        return float(sigma)
+
+    # --------------------------------------------------------------------- fit
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None, *, coef_init=None, intercept_init=None, coef_reference=None):
+        """Fit the model.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Non-negative weights; an integer weight k is the same as k copies of the row.
+        coef_init : array-like of shape (n_features,), default=None
+            Starting slopes; overrides ``init``.
+        intercept_init : float, default=None
+            Starting intercept (with ``coef_init``).
+        coef_reference : array-like of shape (n_features + 1,), default=None
+            Coefficients to measure against, intercept first (or only the
+            slopes, length n_features).  The history then records
+            ``coef_error`` at every iteration.
+
+        Returns
+        -------
+        self
+        """
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        sw = None if sample_weight is None else _check_sample_weight(sample_weight, X, ensure_non_negative=True)
+        if sw is not None and not np.sum(sw) > 0:
+            raise ValueError("sample_weight sums to zero; at least one weight must be positive")
+        n, d = X.shape
+        loss = get_loss(self.loss)
+        rng = check_random_state(self.random_state)
+        ref = None
+        if coef_reference is not None:
+            ref = np.asarray(coef_reference, dtype=float).reshape(-1)
+            if ref.shape == (d + 1,):
+                ref = ref[1:]
+            elif ref.shape != (d,):
+                raise ValueError(f"coef_reference has {ref.size} values; expected {d + 1} (intercept first) or {d}")
+
+        t_start = time.perf_counter()
+        with threadpool_limits(limits=1, user_api="blas"):
+            self._fit(X, y, sw, loss, rng, coef_init, intercept_init, ref)
+        self.fit_seconds_ = time.perf_counter() - t_start
+        return self
+
+    def _fit(self, X, y, sw, loss, rng, coef_init, intercept_init, ref):
+        design = Design(X, sw, self.fit_intercept, self.standardize)
+        self.lipschitz_ = design.lipschitz
+        coef0, b0 = self._start(X, y, sw, design, coef_init, intercept_init, rng)
+        theta = design.from_original(coef0, b0)
+        r0 = design.residuals(theta, y)
+        sigma = self._initial_scale(loss, r0)
+        full_batch = self.batch_size is None or self.batch_size >= X.shape[0]
+        use_gram = full_batch and type(loss) is L2Loss and self._use_gram
+        kernel = GramKernel(design, y, loss) if use_gram else RowKernel(design, y, loss)
+        kernel.sigma = sigma
+        l1_strength, l2_strength = self._penalty_parts()
+        d = design.d
+        smooth = loss.smooth
+
+        def objective_grad(point, rows=None):
+            f, g = kernel.value_grad(point, rows)
+            wz = point[:d]
+            if l2_strength:
+                f += 0.5 * l2_strength * float(wz @ wz)
+                g[:d] += l2_strength * wz
+            if l1_strength:
+                f += l1_strength * float(np.sum(np.abs(wz)))
+            return f, g
+
+        def prox(v, step):
+            if l1_strength:
+                v[:d] = soft_threshold(v[:d], step * l1_strength)
+            return v
+
+        L = design.lipschitz if design.lipschitz > 0 else 1.0
+        if self.learning_rate == "auto":
+            if smooth:
+                base_step = self.eta0 * sigma**2 / (loss.curvature_bound * L + l2_strength)
+            else:
+                s0 = _weighted_median(np.abs(r0), sw) if r0.size else 1.0
+                if not s0 > 0:
+                    s0 = float(np.std(y)) or 1.0
+                base_step = self.eta0 * s0 / L
+
+        def step_at(t):
+            if self.learning_rate == "constant":
+                return self.eta0
+            if self.learning_rate == "invscaling":
+                return self.eta0 / (t + 1.0) ** self.power_t
+            return base_step if smooth else base_step / math.sqrt(t + 1.0)
+
+        n_hist = self.max_iter if self.record_history else 0
+        h_obj = np.full(n_hist, np.nan)
+        h_grad = np.full(n_hist, np.nan)
+        h_step = np.full(n_hist, np.nan)
+        h_err = np.full(n_hist, np.nan) if ref is not None else None
+
+        m = self.momentum
+        prev = theta.copy()
+        best_theta, best_f = theta.copy(), math.inf
+        f0 = None
+        grad0 = None
+        no_improve = 0
+        converged = diverged = False
+        last_finite = theta.copy()
+        f_limit = math.inf
+        smooth_full = smooth and full_batch
+        n_done = 0
+        n = X.shape[0]
+        batch = None if full_batch else int(self.batch_size)
+        report_every = max(1, self.max_iter // 10)
+
+        for t in range(self.max_iter):
+            if (
+                self.scale == "mad"
+                and self.scale_update_every
+                and loss.scale_dependent
+                and t > 0
+                and t % self.scale_update_every == 0
+            ):
+                from . import robust_start
+
+                new_sigma = robust_start.mad_scale(design.residuals(theta, y))
+                if new_sigma > 0:
+                    kernel.sigma = sigma = new_sigma
+                    best_f = math.inf  # the objective changed with sigma
+            eta = step_at(t)
+            extrap = theta + m * (theta - prev) if m else theta
+            point = extrap if (self.nesterov and m) else theta
+            f, g = objective_grad(point)
+            gg = float(g @ g)  # one reduction checks every entry of g for inf/nan
+            if not (math.isfinite(f) and math.isfinite(gg)) or (f0 is not None and f > f_limit):
+                diverged = True
+                theta = last_finite
+                break
+            last_finite = point
+            if f0 is None:
+                f0 = f
+                f_limit = DIVERGENCE_FACTOR * max(f0, np.finfo(float).tiny)
+            if batch is None:
+                new = prox(extrap - eta * g, eta)
+            else:
+                new = self._epoch(kernel, theta, prev, eta, prox, l2_strength, d, n, batch, rng)
+            if l1_strength:
+                gnorm = float(np.linalg.norm((point - prox(point - eta * g, eta)) / eta))
+            else:
+                gnorm = math.sqrt(gg)
+            if t < n_hist:
+                h_obj[t] = f
+                h_grad[t] = gnorm
+                h_step[t] = eta
+                if h_err is not None:
+                    w_now, _ = design.to_original(point)
+                    h_err[t] = float(np.linalg.norm(w_now - ref))
+            if self.verbose and t % report_every == 0:
+                print(f"[GDRegressor] iter {t:>6d}  objective {f:.6g}  grad_norm {gnorm:.3g}  step {eta:.3g}")
+            n_done = t + 1
+            if best_f == math.inf or f < best_f * (1 - self.tol):
+                no_improve = 0
+            else:
+                no_improve += 1
+            if not smooth_full and f < best_f:
+                best_f, best_theta = f, point
+            if smooth_full:
+                if grad0 is None:
+                    grad0 = gnorm
+                if gnorm <= self.tol * grad0 or gnorm == 0.0:
+                    converged = True
+                    theta = point
+                    break
+                best_f = min(best_f, f)
+            elif no_improve >= self.n_iter_no_change:
+                converged = True
+                break
+            prev, theta = theta, new
+        else:
+            n_done = self.max_iter
+
+        if not diverged and not smooth_full and best_f < math.inf:
+            # Subgradient and stochastic steps are not monotone: keep the best iterate.
+            theta = best_theta
+        self.coef_, self.intercept_ = design.to_original(theta)
+        self.intercept_ = float(self.intercept_)
+        self.objective_ = float(objective_grad(theta)[0])
+        self.scale_ = float(sigma)
+        self.n_iter_ = int(n_done)
+        self.diverged_ = bool(diverged)
+        self.converged_ = bool(converged and not diverged)
+        if self.record_history:
+            cols = {
+                "iteration": np.arange(n_done),
+                "objective": h_obj[:n_done],
+                "grad_norm": h_grad[:n_done],
+                "step": h_step[:n_done],
+            }
+            if h_err is not None:
+                cols["coef_error"] = h_err[:n_done]
+            self.history_ = pd.DataFrame(cols)
+        else:
+            self.history_ = None
+        if diverged:
+            warnings.warn(
+                f"GDRegressor diverged at iteration {n_done} (loss={loss.name or loss!r}, step={step_at(n_done):.3g}); "
+                "the last finite iterate is kept",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+        elif not converged and self.max_iter > 0:
+            warnings.warn(
+                f"GDRegressor did not converge in max_iter={self.max_iter} iterations (tol={self.tol:g}); "
+                "increase max_iter or the step",
+                ConvergenceWarning,
+                stacklevel=4,
+            )
+
+    def _epoch(self, kernel, theta, prev, eta, prox, l2_strength, d, n, batch, rng):
+        """One epoch of mini-batch steps over a fresh shuffle of the rows."""
+        m = self.momentum
+        new = theta.copy()
+        vel = theta - prev
+        order = rng.permutation(n)
+        for a in range(0, n, batch):
+            rows = np.sort(order[a : a + batch])
+            base = new + m * vel if m else new
+            at = base if (self.nesterov and m) else new
+            _, gb = kernel.value_grad(at, rows)
+            if l2_strength:
+                gb[:d] += l2_strength * at[:d]
+            nxt = prox(base - eta * gb, eta)
+            vel = nxt - new
+            new = nxt
+        return new
+
+    def predict(self, X):
+        """Predict ``X @ coef_ + intercept_``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return X @ self.coef_ + self.intercept_

@@ -1,0 +1,725 @@
+"""Loss functions of the residual, as a family of small classes on one base.
+
+Every loss is a function :math:`\\rho` of the residual :math:`r = y - \\hat y`
+(the sign convention of robust statistics; every loss here is symmetric, so
+the article's :math:`r = f(x) - y` gives the same values).  Each class gives
+
+* ``rho(r)``: the elementwise loss,
+* ``psi(r)``: its derivative :math:`\\rho'(r)` (a subgradient at kinks,
+  with ``psi(0) = 0``),
+* ``psi_deriv(r)``: :math:`\\rho''(r)` where it is defined,
+* ``weights(r)``: :math:`\\psi(r) / r` with its limit at :math:`r = 0`
+  (the IRLS weights),
+* ``curvature_bound``: :math:`\\sup_r \\rho''(r)`, or ``None`` where
+  :math:`\\rho` is not smooth; gradient descent uses it for its step size,
+* flags ``convex``, ``smooth``, ``redescending`` and ``scale_dependent``,
+* ``__call__(r)``: the mean loss :math:`\\frac1n \\sum_i \\rho(r_i)`.
+
+The layout follows ``statsmodels.robust.norms``.  Names registered in
+:data:`LOSSES` build a loss with :func:`get_loss`; the same registry
+validates names everywhere else (configs, the estimator).
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+import numpy as np
+
+__all__ = [
+    "LOSSES",
+    "BarronLoss",
+    "CauchyLoss",
+    "GemanMcClureLoss",
+    "HuberLoss",
+    "L1Loss",
+    "L2Loss",
+    "Loss",
+    "PseudoHuberLoss",
+    "SmoothL1Loss",
+    "TukeyBiweightLoss",
+    "WelschLoss",
+    "get_loss",
+    "register_loss",
+]
+
+#: Registry of loss names to loss classes.  Filled by :func:`register_loss`.
+LOSSES: dict[str, type["Loss"]] = {}
+
+
+def register_loss(name: str):
+    """Class decorator: register a :class:`Loss` subclass under ``name``."""
+
+    def decorator(cls):
+        if name in LOSSES:
+            raise ValueError(f"loss name {name!r} is already registered")
+        cls.name = name
+        LOSSES[name] = cls
+        return cls
+
+    return decorator
+
+
+def get_loss(loss, **params) -> "Loss":
+    """Build a loss from a registry name (with its parameters) or pass an instance through.
+
+    Parameters
+    ----------
+    loss : str or Loss
+        A name in :data:`LOSSES` or a :class:`Loss` instance.
+    **params
+        Constructor arguments (for example ``beta`` or ``delta``).
+
+    Raises
+    ------
+    ValueError
+        When the name is not registered; the message lists the known names.
+    """
+    if isinstance(loss, Loss):
+        if params:
+            raise ValueError("parameters cannot be given with a loss instance")
+        return loss
+    if not isinstance(loss, str) or loss not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; allowed: {', '.join(sorted(LOSSES))}")
+    return LOSSES[loss](**params)
+
+
+def _check_param(name: str, value, *, low: float, low_inclusive: bool, high: float = math.inf):
+    """Validate a real tuning constant; the error names parameter, value and range."""
+    ok_type = isinstance(value, Real) and not isinstance(value, bool)
+    if ok_type:
+        value = float(value)
+        above = value >= low if low_inclusive else value > low
+        ok = above and value < high and math.isfinite(value)
+    else:
+        ok = False
+    if not ok:
+        bracket = "[" if low_inclusive else "("
+        upper = "inf)" if high == math.inf else f"{high:g})"
+        raise ValueError(f"{name}={value!r} is invalid; allowed: a finite real number in {bracket}{low:g}, {upper}")
+    return value
+
+
+class Loss:
+    """Base class of the loss family.
+
+    Subclasses implement :meth:`rho`, :meth:`psi` and, where defined,
+    :meth:`psi_deriv`; :meth:`weights` defaults to ``psi(r) / r`` with the
+    limit ``psi_deriv(0)`` at zero.
+    """
+
+    name: str = ""
+    convex: bool = True
+    smooth: bool = True
+    redescending: bool = False
+    #: True when the loss has a tuning constant measured in units of the
+    #: residual, so that it should be applied to r / sigma.
+    scale_dependent: bool = False
+    curvature_bound: float | None = None
+
+    def rho(self, r):
+        raise NotImplementedError
+
+    def psi(self, r):
+        raise NotImplementedError
+
+    def psi_deriv(self, r):
+        raise NotImplementedError(f"psi_deriv is not defined for {type(self).__name__}")
+
+    def weights(self, r):
+        r = np.asarray(r, dtype=float)
+        out = np.empty_like(r)
+        nz = r != 0
+        out[nz] = self.psi(r[nz]) / r[nz]
+        if np.any(~nz):
+            out[~nz] = self._weight_at_zero()
+        return out
+
+    def _weight_at_zero(self) -> float:
+        return float(self.psi_deriv(np.zeros(1))[0])
+
+    def params(self) -> dict:
+        """The tuning constants, as a plain dict (for job records)."""
+        return {}
+
+    def __call__(self, r) -> float:
+        return float(np.mean(self.rho(np.asarray(r, dtype=float))))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and self.params() == other.params()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(sorted(self.params().items()))))
+
+
+@register_loss("l1")
+class L1Loss(Loss):
+    r"""Absolute loss (the article's mean absolute error).
+
+    .. math::
+
+        \rho(r) = |r|, \qquad \psi(r) = \operatorname{sign}(r), \quad \psi(0) = 0.
+
+    Not differentiable at zero: ``curvature_bound`` is ``None`` and
+    ``psi_deriv`` is zero away from zero and undefined (``nan``) at zero.
+    """
+
+    smooth = False
+    curvature_bound = None
+
+    def rho(self, r):
+        return np.abs(r)
+
+    def psi(self, r):
+        return np.sign(r)
+
+    def psi_deriv(self, r):
+        r = np.asarray(r, dtype=float)
+        return np.where(r == 0, np.nan, 0.0)
+
+    def weights(self, r):
+        r = np.asarray(r, dtype=float)
+        with np.errstate(divide="ignore"):
+            return np.where(r == 0, np.inf, 1.0 / np.abs(np.where(r == 0, 1.0, r)))
+
+
+@register_loss("l2")
+class L2Loss(Loss):
+    r"""Squared loss (the article's mean squared error, PyTorch's ``MSELoss``).
+
+    .. math::
+
+        \rho(r) = r^2, \qquad \psi(r) = 2r, \qquad \rho''(r) = 2.
+    """
+
+    curvature_bound = 2.0
+
+    def rho(self, r):
+        return np.square(r)
+
+    def psi(self, r):
+        return 2.0 * np.asarray(r, dtype=float)
+
+    def psi_deriv(self, r):
+        return np.full(np.shape(r), 2.0)
+
+    def weights(self, r):
+        return np.full(np.shape(r), 2.0)
+
+
+@register_loss("smooth_l1")
+class SmoothL1Loss(Loss):
+    r"""Smooth L1 loss, exactly as PyTorch's ``SmoothL1Loss(beta)``.
+
+    .. math::
+
+        \rho(r) = \begin{cases} \tfrac{1}{2} r^2 / \beta & |r| < \beta \\
+                                |r| - \tfrac{1}{2}\beta & \text{otherwise} \end{cases}
+        \qquad
+        \psi(r) = \begin{cases} r / \beta & |r| < \beta \\
+                                \operatorname{sign}(r) & \text{otherwise} \end{cases}
+
+    ``beta = 0`` is exactly :class:`L1Loss` (no division by zero).  The
+    curvature bound is :math:`1/\beta`.
+
+    Parameters
+    ----------
+    beta : float, default=1.0
+        Width of the quadratic zone, ``beta >= 0``.
+    """
+
+    scale_dependent = True
+
+    def __init__(self, beta: float = 1.0):
+        self.beta = _check_param("beta", beta, low=0.0, low_inclusive=True)
+        self.smooth = self.beta > 0
+        self.curvature_bound = 1.0 / self.beta if self.beta > 0 else None
+
+    def params(self):
+        return {"beta": self.beta}
+
+    def rho(self, r):
+        r = np.asarray(r, dtype=float)
+        a = np.abs(r)
+        if self.beta == 0:
+            return a
+        return np.where(a < self.beta, 0.5 * r * r / self.beta, a - 0.5 * self.beta)
+
+    def psi(self, r):
+        r = np.asarray(r, dtype=float)
+        if self.beta == 0:
+            return np.sign(r)
+        return np.clip(r / self.beta, -1.0, 1.0)
+
+    def psi_deriv(self, r):
+        r = np.asarray(r, dtype=float)
+        if self.beta == 0:
+            return np.where(r == 0, np.nan, 0.0)
+        return np.where(np.abs(r) < self.beta, 1.0 / self.beta, 0.0)
+
+    def weights(self, r):
+        if self.beta == 0:
+            return L1Loss().weights(r)
+        return super().weights(r)
+
+
+@register_loss("huber")
+class HuberLoss(Loss):
+    r"""Huber loss, exactly as PyTorch's ``HuberLoss(delta)``.
+
+    .. math::
+
+        \rho(r) = \begin{cases} \tfrac{1}{2} r^2 & |r| \le \delta \\
+                                \delta (|r| - \tfrac{1}{2}\delta) & \text{otherwise} \end{cases}
+        \qquad \psi(r) = \operatorname{clip}(r, -\delta, \delta)
+
+    so that :math:`\mathrm{Huber}_\delta = \delta \cdot \mathrm{SmoothL1}_{\beta=\delta}`.
+    The curvature bound is 1.
+
+    Parameters
+    ----------
+    delta : float, default=1.0
+        The threshold between the quadratic and linear zones, ``delta > 0``.
+    """
+
+    scale_dependent = True
+    curvature_bound = 1.0
+
+    def __init__(self, delta: float = 1.0):
+        self.delta = _check_param("delta", delta, low=0.0, low_inclusive=False)
+
+    def params(self):
+        return {"delta": self.delta}
+
+    def rho(self, r):
+        r = np.asarray(r, dtype=float)
+        a = np.abs(r)
+        return np.where(a <= self.delta, 0.5 * r * r, self.delta * (a - 0.5 * self.delta))
+
+    def psi(self, r):
+        return np.clip(np.asarray(r, dtype=float), -self.delta, self.delta)
+
+    def psi_deriv(self, r):
+        return np.where(np.abs(np.asarray(r, dtype=float)) <= self.delta, 1.0, 0.0)
+
+
+@register_loss("pseudo_huber")
+class PseudoHuberLoss(Loss):
+    r"""Pseudo-Huber (Charbonnier) loss, a smooth approximation of Huber.
+
+    .. math::
+
+        \rho(r) = \delta^2 \left(\sqrt{1 + (r/\delta)^2} - 1\right), \qquad
+        \psi(r) = \frac{r}{\sqrt{1 + (r/\delta)^2}}, \qquad
+        \rho''(r) = \left(1 + (r/\delta)^2\right)^{-3/2} \le 1.
+
+    Parameters
+    ----------
+    delta : float, default=1.0
+        Transition scale, ``delta > 0``.
+    """
+
+    scale_dependent = True
+    curvature_bound = 1.0
+
+    def __init__(self, delta: float = 1.0):
+        self.delta = _check_param("delta", delta, low=0.0, low_inclusive=False)
+
+    def params(self):
+        return {"delta": self.delta}
+
+    def rho(self, r):
+        u = np.asarray(r, dtype=float) / self.delta
+        # expm1/log1p form: delta^2 * u^2 / (sqrt(1+u^2) + 1) avoids cancellation near 0.
+        return self.delta**2 * (u * u) / (np.sqrt(1.0 + u * u) + 1.0)
+
+    def psi(self, r):
+        r = np.asarray(r, dtype=float)
+        u = r / self.delta
+        return r / np.sqrt(1.0 + u * u)
+
+    def psi_deriv(self, r):
+        u = np.asarray(r, dtype=float) / self.delta
+        return (1.0 + u * u) ** -1.5
+
+
+# ---------------------------------------------------------------------------
+# Redescending losses.  Each is written in the scaling of statsmodels.robust.norms,
+# :math:`\rho(r) \approx r^2/2` near zero, so that :math:`\rho''(0) = 1` and the
+# default tuning constants give 95% efficiency at the normal model when the
+# residuals are divided by the error scale.
+# ---------------------------------------------------------------------------
+
+
+@register_loss("tukey")
+class TukeyBiweightLoss(Loss):
+    r"""Tukey's biweight (bisquare) loss, in the scaling of ``statsmodels``' ``TukeyBiweight``.
+
+    With :math:`u = r / c`,
+
+    .. math::
+
+        \rho(r) = \begin{cases} \frac{c^2}{6}\left(1 - (1 - u^2)^3\right) & |u| \le 1 \\
+                                \frac{c^2}{6} & |u| > 1 \end{cases}
+        \qquad
+        \psi(r) = \begin{cases} r (1 - u^2)^2 & |u| \le 1 \\ 0 & |u| > 1 \end{cases}
+
+    .. math::
+
+        \psi'(r) = (1 - u^2)(1 - 5u^2) \ \text{ for } |u| \le 1, \qquad
+        \sup_r \rho''(r) = \psi'(0) = 1.
+
+    Residuals beyond :math:`c` get weight zero (:math:`\psi` redescends to 0).
+    The default :math:`c = 4.685` gives 95% efficiency at the normal model;
+    :math:`c = 1.5476` gives the 50%-breakdown S-scale.
+
+    This loss is non-convex: its minimiser depends on the starting point, and
+    gradient descent from least squares or L1 stays near that start when there
+    are bad leverage points.  Start it from a high-breakdown fit (for example
+    :func:`robustreg.robust_start.fast_lts`) and apply it to the residuals
+    divided by a robust scale, :math:`\rho(r / \hat\sigma)` (for example
+    :func:`robustreg.robust_start.mscale` of the starting residuals): the
+    tuning constant is in units of the error scale.
+
+    Parameters
+    ----------
+    c : float, default=4.685
+        Rejection point, ``c > 0``, in units of the error scale.
+    """
+
+    convex = False
+    redescending = True
+    scale_dependent = True
+    curvature_bound = 1.0
+
+    def __init__(self, c: float = 4.685):
+        self.c = _check_param("c", c, low=0.0, low_inclusive=False)
+
+    def params(self):
+        return {"c": self.c}
+
+    def rho(self, r):
+        u2 = np.square(np.asarray(r, dtype=float) / self.c)
+        inside = 1.0 - np.minimum(u2, 1.0)
+        return self.c**2 / 6.0 * (1.0 - inside**3)
+
+    def psi(self, r):
+        r = np.asarray(r, dtype=float)
+        inside = 1.0 - np.minimum(np.square(r / self.c), 1.0)
+        return r * inside**2
+
+    def psi_deriv(self, r):
+        u2 = np.square(np.asarray(r, dtype=float) / self.c)
+        return np.where(u2 <= 1.0, (1.0 - u2) * (1.0 - 5.0 * u2), 0.0)
+
+    def weights(self, r):
+        inside = 1.0 - np.minimum(np.square(np.asarray(r, dtype=float) / self.c), 1.0)
+        return inside**2
+
+
+@register_loss("welsch")
+class WelschLoss(Loss):
+    r"""Welsch (Leclerc) loss, a Gaussian-shaped redescending loss.
+
+    With :math:`u = r / c`,
+
+    .. math::
+
+        \rho(r) = \frac{c^2}{2}\left(1 - e^{-u^2}\right), \qquad
+        \psi(r) = r\, e^{-u^2}, \qquad
+        \psi'(r) = (1 - 2u^2)\, e^{-u^2}, \qquad
+        \sup_r \rho''(r) = 1.
+
+    :math:`\rho` is bounded by :math:`c^2/2`; :math:`\psi` redescends to 0
+    without ever being exactly 0.  The default :math:`c = 2.985` gives 95%
+    efficiency at the normal model.  It is Barron's loss with
+    :math:`\alpha = -\infty` and :math:`c_\mathrm{Barron} = c/\sqrt 2`, times
+    :math:`c_\mathrm{Barron}^2`.
+
+    This loss is non-convex: its minimiser depends on the starting point, and
+    gradient descent from least squares or L1 stays near that start when there
+    are bad leverage points.  Start it from a high-breakdown fit (for example
+    :func:`robustreg.robust_start.fast_lts`) and apply it to the residuals
+    divided by a robust scale, :math:`\rho(r / \hat\sigma)` (for example
+    :func:`robustreg.robust_start.mscale` of the starting residuals): the
+    tuning constant is in units of the error scale.
+
+    Parameters
+    ----------
+    c : float, default=2.985
+        Width, ``c > 0``, in units of the error scale.
+    """
+
+    convex = False
+    redescending = True
+    scale_dependent = True
+    curvature_bound = 1.0
+
+    def __init__(self, c: float = 2.985):
+        self.c = _check_param("c", c, low=0.0, low_inclusive=False)
+
+    def params(self):
+        return {"c": self.c}
+
+    def rho(self, r):
+        u2 = np.square(np.asarray(r, dtype=float) / self.c)
+        # -expm1 keeps full precision for small residuals.
+        return -0.5 * self.c**2 * np.expm1(-u2)
+
+    def psi(self, r):
+        r = np.asarray(r, dtype=float)
+        return r * np.exp(-np.square(r / self.c))
+
+    def psi_deriv(self, r):
+        u2 = np.square(np.asarray(r, dtype=float) / self.c)
+        return (1.0 - 2.0 * u2) * np.exp(-u2)
+
+    def weights(self, r):
+        return np.exp(-np.square(np.asarray(r, dtype=float) / self.c))
+
+
+@register_loss("cauchy")
+class CauchyLoss(Loss):
+    r"""Cauchy (Lorentzian) loss, the negative log-likelihood of a Cauchy error.
+
+    With :math:`u = r / c`,
+
+    .. math::
+
+        \rho(r) = \frac{c^2}{2}\log\left(1 + u^2\right), \qquad
+        \psi(r) = \frac{r}{1 + u^2}, \qquad
+        \psi'(r) = \frac{1 - u^2}{(1 + u^2)^2}, \qquad
+        \sup_r \rho''(r) = 1.
+
+    :math:`\rho` is unbounded (it grows like :math:`\log r`) but :math:`\psi`
+    redescends to 0 like :math:`c^2 / r`.  This is ``statsmodels``'
+    ``StudentT(c, df=1)``.  The default :math:`c = 2.385` gives 95% efficiency
+    at the normal model.
+
+    This loss is non-convex: its minimiser depends on the starting point, and
+    gradient descent from least squares or L1 stays near that start when there
+    are bad leverage points.  Start it from a high-breakdown fit (for example
+    :func:`robustreg.robust_start.fast_lts`) and apply it to the residuals
+    divided by a robust scale, :math:`\rho(r / \hat\sigma)` (for example
+    :func:`robustreg.robust_start.mscale` of the starting residuals): the
+    tuning constant is in units of the error scale.
+
+    Parameters
+    ----------
+    c : float, default=2.385
+        Width, ``c > 0``, in units of the error scale.
+    """
+
+    convex = False
+    redescending = True
+    scale_dependent = True
+    curvature_bound = 1.0
+
+    def __init__(self, c: float = 2.385):
+        self.c = _check_param("c", c, low=0.0, low_inclusive=False)
+
+    def params(self):
+        return {"c": self.c}
+
+    def rho(self, r):
+        u2 = np.square(np.asarray(r, dtype=float) / self.c)
+        return 0.5 * self.c**2 * np.log1p(u2)
+
+    def psi(self, r):
+        r = np.asarray(r, dtype=float)
+        return r / (1.0 + np.square(r / self.c))
+
+    def psi_deriv(self, r):
+        u2 = np.square(np.asarray(r, dtype=float) / self.c)
+        return (1.0 - u2) / np.square(1.0 + u2)
+
+    def weights(self, r):
+        return 1.0 / (1.0 + np.square(np.asarray(r, dtype=float) / self.c))
+
+
+@register_loss("geman_mcclure")
+class GemanMcClureLoss(Loss):
+    r"""Geman-McClure loss.
+
+    With :math:`u = r / c`,
+
+    .. math::
+
+        \rho(r) = \frac{r^2 / 2}{1 + u^2}, \qquad
+        \psi(r) = \frac{r}{(1 + u^2)^2}, \qquad
+        \psi'(r) = \frac{1 - 3u^2}{(1 + u^2)^3}, \qquad
+        \sup_r \rho''(r) = 1.
+
+    :math:`\rho` is bounded by :math:`c^2/2`; :math:`\psi` redescends to 0
+    like :math:`c^4 / r^3`.  It is Barron's loss with :math:`\alpha = -2` and
+    :math:`c_\mathrm{Barron} = c/2`, times :math:`c_\mathrm{Barron}^2`.  The
+    default :math:`c = 1` is the unit-width form common in computer vision;
+    its efficiency at the normal model is only about 44%, and
+    :math:`c = 3.787` gives 95%.
+
+    This loss is non-convex: its minimiser depends on the starting point, and
+    gradient descent from least squares or L1 stays near that start when there
+    are bad leverage points.  Start it from a high-breakdown fit (for example
+    :func:`robustreg.robust_start.fast_lts`) and apply it to the residuals
+    divided by a robust scale, :math:`\rho(r / \hat\sigma)` (for example
+    :func:`robustreg.robust_start.mscale` of the starting residuals): the
+    tuning constant is in units of the error scale.
+
+    Parameters
+    ----------
+    c : float, default=1.0
+        Width, ``c > 0``, in units of the error scale.
+    """
+
+    convex = False
+    redescending = True
+    scale_dependent = True
+    curvature_bound = 1.0
+
+    def __init__(self, c: float = 1.0):
+        self.c = _check_param("c", c, low=0.0, low_inclusive=False)
+
+    def params(self):
+        return {"c": self.c}
+
+    def rho(self, r):
+        r = np.asarray(r, dtype=float)
+        return 0.5 * r * r / (1.0 + np.square(r / self.c))
+
+    def psi(self, r):
+        r = np.asarray(r, dtype=float)
+        return r / np.square(1.0 + np.square(r / self.c))
+
+    def psi_deriv(self, r):
+        u2 = np.square(np.asarray(r, dtype=float) / self.c)
+        return (1.0 - 3.0 * u2) / (1.0 + u2) ** 3
+
+    def weights(self, r):
+        return 1.0 / np.square(1.0 + np.square(np.asarray(r, dtype=float) / self.c))
+
+
+@register_loss("barron")
+class BarronLoss(Loss):
+    r"""Barron's general and adaptive robust loss (Barron, CVPR 2019).
+
+    With :math:`u = r / c` and shape :math:`\alpha`,
+
+    .. math::
+
+        \rho(r) = \frac{|\alpha - 2|}{\alpha}
+                  \left( \left( \frac{u^2}{|\alpha - 2|} + 1 \right)^{\alpha/2} - 1 \right),
+
+    with its limits
+
+    .. math::
+
+        \rho(r) = \begin{cases}
+            \tfrac12 u^2 & \alpha = 2 \\
+            \log\left(\tfrac12 u^2 + 1\right) & \alpha = 0 \\
+            1 - e^{-u^2/2} & \alpha = -\infty.
+        \end{cases}
+
+    Its derivatives, valid for every :math:`\alpha` (limits at 2 and
+    :math:`-\infty` taken the same way), with :math:`t = u^2 / |\alpha - 2| + 1`:
+
+    .. math::
+
+        \psi(r) = \frac{r}{c^2}\, t^{\alpha/2 - 1}, \qquad
+        \psi'(r) = \frac{1}{c^2}\, t^{\alpha/2 - 2}
+                   \left( 1 + \frac{(\alpha - 1)\, u^2}{|\alpha - 2|} \right).
+
+    Near zero :math:`\rho \approx u^2/2` for every :math:`\alpha`; so
+    :math:`c^2 \rho` is, for :math:`\alpha = 2, 1, 0, -2, -\infty`:
+    :math:`\tfrac12 r^2`, :class:`PseudoHuberLoss` with :math:`\delta = c`,
+    :class:`CauchyLoss` with :math:`\sqrt2 c`, :class:`GemanMcClureLoss` with
+    :math:`2c`, :class:`WelschLoss` with :math:`\sqrt2 c`.  Here
+    :math:`\rho` is kept in Barron's own scaling (without the factor
+    :math:`c^2`), so ``curvature_bound`` is :math:`1/c^2` for
+    :math:`\alpha \le 2` (attained at 0) and infinite for :math:`\alpha > 2`
+    (:math:`\rho` grows like :math:`|r|^\alpha`).
+
+    The loss is convex for :math:`\alpha \ge 1` and redescending
+    (:math:`\psi \to 0` like :math:`|r|^{\alpha - 1}`) for :math:`\alpha < 1`.
+    For :math:`\alpha < 1` it is non-convex: its minimiser depends on the
+    starting point, and gradient descent from least squares or L1 stays near
+    that start when there are bad leverage points.  Start it from a
+    high-breakdown fit (for example :func:`robustreg.robust_start.fast_lts`)
+    and apply it to the residuals divided by a robust scale,
+    :math:`\rho(r / \hat\sigma)` (for example
+    :func:`robustreg.robust_start.mscale` of the starting residuals): the
+    constant :math:`c` is in units of the error scale.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        Shape, any real number or ``float('-inf')``.
+    c : float, default=1.0
+        Scale of the quadratic bowl, ``c > 0``, in units of the error scale.
+
+    References
+    ----------
+    J. T. Barron, "A General and Adaptive Robust Loss Function", CVPR 2019.
+    """
+
+    smooth = True
+    scale_dependent = True
+
+    def __init__(self, alpha: float = 1.0, c: float = 1.0):
+        ok = isinstance(alpha, Real) and not isinstance(alpha, bool)
+        if ok:
+            alpha = float(alpha)
+            ok = math.isfinite(alpha) or alpha == -math.inf
+        if not ok:
+            raise ValueError(f"alpha={alpha!r} is invalid; allowed: a finite real number or float('-inf')")
+        self.alpha = alpha
+        self.c = _check_param("c", c, low=0.0, low_inclusive=False)
+        self.convex = alpha >= 1.0
+        self.redescending = alpha < 1.0
+        self.curvature_bound = 1.0 / self.c**2 if alpha <= 2.0 else math.inf
+
+    def params(self):
+        return {"alpha": self.alpha, "c": self.c}
+
+    def _u2(self, r):
+        return np.square(np.asarray(r, dtype=float) / self.c)
+
+    def rho(self, r):
+        u2 = self._u2(r)
+        a = self.alpha
+        if a == 2.0:
+            return 0.5 * u2
+        if a == 0.0:
+            return np.log1p(0.5 * u2)
+        if a == -math.inf:
+            return -np.expm1(-0.5 * u2)
+        b = abs(a - 2.0)
+        # expm1/log1p: exact near alpha = 0 and for small residuals.
+        return b / a * np.expm1(0.5 * a * np.log1p(u2 / b))
+
+    def weights(self, r):
+        u2 = self._u2(r)
+        a = self.alpha
+        if a == 2.0:
+            return np.full(u2.shape, 1.0 / self.c**2)
+        if a == -math.inf:
+            return np.exp(-0.5 * u2) / self.c**2
+        b = abs(a - 2.0)
+        return np.exp((0.5 * a - 1.0) * np.log1p(u2 / b)) / self.c**2
+
+    def psi(self, r):
+        return np.asarray(r, dtype=float) * self.weights(r)
+
+    def psi_deriv(self, r):
+        u2 = self._u2(r)
+        a = self.alpha
+        if a == 2.0:
+            return np.full(u2.shape, 1.0 / self.c**2)
+        if a == -math.inf:
+            return (1.0 - u2) * np.exp(-0.5 * u2) / self.c**2
+        b = abs(a - 2.0)
+        return np.exp((0.5 * a - 2.0) * np.log1p(u2 / b)) * (1.0 + (a - 1.0) * u2 / b) / self.c**2
