@@ -1,0 +1,38 @@
+"""Register robustreg's dataclass schemas in Hydra's ConfigStore.
+
+Each YAML file of a config group extends its schema through its defaults list
+(``- /schema/<group>/<name>@_here_``), so a value of the wrong type is
+rejected when the config is composed, and ``OmegaConf.to_object`` turns the
+composed config into the plain dataclasses of :mod:`robustreg.config`.
+"""
+
+from hydra.core.config_store import ConfigStore
+
+from robustreg.config import (
+    LOSS_CONFS,
+    ClassicConf,
+    CsvConf,
+    DiabetesConf,
+    GDConf,
+    JobConf,
+    OutliersConf,
+    ReferenceSolverConf,
+    SyntheticConf,
+)
+
+
+def register_schemas() -> None:
+    cs = ConfigStore.instance()
+    cs.store(group="schema", name="job", node=JobConf, provider="robustreg")
+    cs.store(group="schema/dataset", name="synthetic", node=SyntheticConf, provider="robustreg")
+    cs.store(group="schema/dataset", name="diabetes", node=DiabetesConf, provider="robustreg")
+    cs.store(group="schema/dataset", name="classic", node=ClassicConf, provider="robustreg")
+    cs.store(group="schema/dataset", name="csv", node=CsvConf, provider="robustreg")
+    cs.store(group="schema/outliers", name="outliers", node=OutliersConf, provider="robustreg")
+    for name, node in LOSS_CONFS.items():
+        cs.store(group="schema/loss", name=name, node=node, provider="robustreg")
+    cs.store(group="schema/model", name="gd", node=GDConf, provider="robustreg")
+    cs.store(group="schema/model", name="reference", node=ReferenceSolverConf, provider="robustreg")
+
+
+register_schemas()

@@ -1,0 +1,252 @@
+"""Typed job specifications: what identifies one experiment job.
+
+Plain dataclasses, with no Hydra inside.  The entry point registers them as
+Hydra schemas (so that a wrong type is rejected when the config is
+composed) and turns the composed config into these objects with
+``OmegaConf.to_object``, which runs ``__post_init__``: every value range is
+checked there, before a job writes anything, with one line naming the key,
+the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from dataclasses import dataclass, field, make_dataclass
+from typing import Any, List, Optional
+
+from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
+
+from .losses import LOSSES
+from .outliers import OUTLIER_KINDS
+
+__all__ = [
+    "ConfigError",
+    "CsvConf",
+    "ClassicConf",
+    "DiabetesConf",
+    "GDConf",
+    "JobConf",
+    "LOSS_CONFS",
+    "OutliersConf",
+    "ReferenceSolverConf",
+    "SyntheticConf",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration value outside its allowed range (one line: key, value, allowed)."""
+
+
+def _fail(key, value, allowed):
+    raise ConfigError(f"{key}={value!r} is invalid; allowed: {allowed}")
+
+
+def _check_real(key, value, low=-math.inf, high=math.inf, low_closed=True, high_closed=False):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = ok and (value >= low if low_closed else value > low) and (value <= high if high_closed else value < high)
+    if not ok:
+        lb = "[" if low_closed else "("
+        rb = "]" if high_closed else ")"
+        _fail(key, value, f"a number in {lb}{low:g}, {high:g}{rb}")
+
+
+def _check_seed(key, value):
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        _fail(key, value, "an integer >= 0")
+
+
+def dataset_params(conf) -> dict:
+    """The loader keyword arguments of a dataset schema (everything but its name)."""
+    return {k: v for k, v in vars(conf).items() if k != "name"}
+
+
+# ----------------------------------------------------------------------- data
+@dataclass
+class SyntheticConf:
+    """Parameters of :func:`robustreg.datasets.synthetic` (see its docstring)."""
+
+    name: str = "synthetic"
+    n_train: int = 200
+    n_test: int = 1000
+    n_features: int = 5
+    coef: Optional[List[float]] = None
+    intercept: float = 1.0
+    design: str = "gaussian"
+    rho: float = 0.5
+    condition_number: Optional[float] = None
+    noise: str = "gaussian"
+    noise_scale: float = 1.0
+    df: float = 3.0
+    coef_scale: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self):
+        # The remaining ranges are checked by the loader when the job starts,
+        # before anything is written.
+        _check_seed("dataset.seed", self.seed)
+        for key in ("n_train", "n_test", "n_features"):
+            if not isinstance(getattr(self, key), int) or getattr(self, key) < (0 if key == "n_test" else 1):
+                _fail(f"dataset.{key}", getattr(self, key), "a positive integer" if key != "n_test" else "an integer >= 0")
+
+
+@dataclass
+class DiabetesConf:
+    name: str = "diabetes"
+    test_size: float = 0.25
+    standardize: bool = True
+    seed: int = 0
+
+    def __post_init__(self):
+        _check_seed("dataset.seed", self.seed)
+        _check_real("dataset.test_size", self.test_size, 0.0, 1.0)
+
+
+@dataclass
+class ClassicConf:
+    """A classic data set (stackloss, stars_cyg, hbk, telef): all rows, no parameters."""
+
+    name: str = "stackloss"
+
+    def __post_init__(self):
+        if self.name not in ("stackloss", "stars_cyg", "hbk", "telef"):
+            _fail("dataset.name", self.name, "stackloss, stars_cyg, hbk, telef")
+
+
+@dataclass
+class CsvConf:
+    """A user CSV file: ``path`` (relative paths are taken from where the command was run) and ``target``."""
+
+    name: str = "csv"
+    path: str = "???"
+    target: str = "???"
+    features: Optional[List[str]] = None
+    delimiter: str = ","
+    test_size: float = 0.25
+    seed: int = 0
+
+    def __post_init__(self):
+        _check_seed("dataset.seed", self.seed)
+        _check_real("dataset.test_size", self.test_size, 0.0, 1.0)
+
+
+# -------------------------------------------------------------------- outliers
+@dataclass
+class OutliersConf:
+    """Parameters of :func:`robustreg.outliers.inject`."""
+
+    kind: str = "vertical"
+    fraction: float = 0.1
+    magnitude: float = 10.0
+    side: str = "symmetric"
+    tail: str = "cauchy"
+    df: float = 1.0
+    leverage_share: float = 0.5
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.kind not in OUTLIER_KINDS:
+            _fail("outliers.kind", self.kind, ", ".join(OUTLIER_KINDS))
+        _check_real("outliers.fraction", self.fraction, 0.0, 0.5)
+        _check_real("outliers.magnitude", self.magnitude, 0.0, low_closed=False)
+        if self.side not in ("symmetric", "one_sided"):
+            _fail("outliers.side", self.side, "symmetric, one_sided")
+        if self.tail not in ("cauchy", "student_t"):
+            _fail("outliers.tail", self.tail, "cauchy, student_t")
+        _check_real("outliers.df", self.df, 0.0, low_closed=False)
+        _check_real("outliers.leverage_share", self.leverage_share, 0.0, 1.0, high_closed=True)
+        _check_seed("outliers.seed", self.seed)
+
+
+# ------------------------------------------------------------------------ loss
+def _loss_conf(name, cls):
+    """A schema for one registered loss: its name plus its constructor's tuning constants."""
+    fields = [("name", str, field(default=name))]
+    for p in inspect.signature(cls.__init__).parameters.values():
+        if p.name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        fields.append((p.name, float, field(default=float(p.default))))
+
+    def post_init(self):
+        if self.name != name:
+            _fail("loss.name", self.name, name)
+        params = {k: v for k, v in vars(self).items() if k != "name"}
+        try:
+            cls(**params)
+        except ValueError as exc:
+            raise ConfigError(f"loss.{exc}") from None
+
+    return make_dataclass(f"{cls.__name__}Conf", fields, namespace={"__post_init__": post_init})
+
+
+#: One schema per registered loss, keyed by registry name.
+LOSS_CONFS = {name: _loss_conf(name, cls) for name, cls in sorted(LOSSES.items())}
+
+
+# ----------------------------------------------------------------------- model
+@dataclass
+class GDConf:
+    """Every :class:`robustreg.GDRegressor` setting (``random_state`` is the job seed)."""
+
+    name: str = "gd"
+    learning_rate: str = "auto"
+    eta0: float = 1.0
+    power_t: float = 0.25
+    momentum: float = 0.0
+    nesterov: bool = False
+    batch_size: Optional[int] = None
+    max_iter: int = 1000
+    tol: float = 1e-6
+    n_iter_no_change: int = 20
+    fit_intercept: bool = True
+    standardize: bool = False
+    penalty: Optional[str] = None
+    alpha: float = 1e-4
+    l1_ratio: float = 0.15
+    init: Any = "zeros"
+    scale: Any = None
+    scale_update_every: Optional[int] = None
+    record_history: bool = True
+    verbose: int = 0
+
+    def __post_init__(self):
+        from .estimator import GDRegressor
+
+        params = self.estimator_params()
+        constraints = GDRegressor._parameter_constraints
+        for key, value in params.items():
+            try:
+                validate_parameter_constraints({key: constraints[key]}, {key: value}, caller_name="GDRegressor")
+            except InvalidParameterError as exc:
+                msg = str(exc).split(" must be ", 1)[-1].rsplit(". Got", 1)[0]
+                _fail(f"model.{key}", value, msg)
+
+    def estimator_params(self) -> dict:
+        params = {k: v for k, v in vars(self).items() if k != "name"}
+        if isinstance(params["init"], (list, tuple)):
+            params["init"] = [float(v) for v in params["init"]]
+        return params
+
+
+@dataclass
+class ReferenceSolverConf:
+    """A scikit-learn reference solver run through the same job record (no history)."""
+
+    name: str = "sklearn_ols"
+    params: dict = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------------- job
+@dataclass
+class JobConf:
+    """One job: a study name, a seed, a dataset, an outlier model, a loss and a model."""
+
+    name: str = "default"
+    seed: int = 0
+    dataset: Any = None
+    outliers: Any = None
+    loss: Any = None
+    model: Any = None
+
+    def __post_init__(self):
+        _check_seed("seed", self.seed)

@@ -1,0 +1,300 @@
+"""One experiment job, from a typed spec to a self-describing record on disk.
+
+Data flows one way: spec -> dataset -> outliers -> estimator.fit -> metrics
+-> job folder.  The job folder then holds
+
+* ``metrics.json``: every input that identifies the job and every outcome;
+  written last, and only by a job that ran to its end (status ``ok`` or
+  ``diverged``): it is the job's done marker;
+* ``history.parquet``: objective, gradient norm, step and parameter error per
+  iteration (gradient-descent models only);
+* ``config.json``: the job spec as plain JSON;
+* or, for a job that raised, ``failure.json`` (identifying inputs, message,
+  traceback) and no ``metrics.json``.
+
+Every file is written atomically (a temporary file, then a rename).  A job
+whose ``metrics.json`` holds the same config hash is skipped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+import traceback
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from .config import GDConf, JobConf, ReferenceSolverConf, dataset_params
+from .datasets import load_dataset
+from .estimator import GDRegressor
+from .losses import get_loss
+from .outliers import inject
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+METRICS, FAILURE, HISTORY, CONFIG = "metrics.json", "failure.json", "history.parquet", "config.json"
+
+
+# ------------------------------------------------------------------ file I/O
+def _clean(value):
+    """JSON-safe plain values: numpy scalars and arrays to Python, non-finite floats to None."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_clean(v) for v in value.tolist()]
+    if isinstance(value, (np.bool_, bool)):
+        return bool(value)
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return value
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    atomic_write_bytes(path, (json.dumps(_clean(obj), indent=1, allow_nan=False) + "\n").encode())
+
+
+def _write_history(path: Path, history) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(history, preserve_index=False)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    atomic_write_bytes(path, sink.getvalue().to_pybytes())
+
+
+# -------------------------------------------------------------------- identity
+def spec_dict(spec: JobConf) -> dict:
+    """The job spec as plain, JSON-safe data."""
+    return _clean(dataclasses.asdict(spec))
+
+
+def config_hash(spec: JobConf) -> str:
+    """SHA-256 of the canonical JSON of the spec: equal specs, equal hashes."""
+    blob = json.dumps(spec_dict(spec), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _identity(spec: JobConf, job_dir: str, digest: str) -> dict:
+    """Every input that identifies the job."""
+    o = spec.outliers
+    outlier_params = {k: v for k, v in vars(o).items() if k not in ("kind", "fraction", "magnitude", "seed")}
+    model = spec.model
+    if isinstance(model, GDConf):
+        model_params = model.estimator_params()
+    else:
+        model_params = dict(model.params)
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "study": spec.name,
+        "job_dir": job_dir,
+        "config_hash": digest,
+        "package_version": __version__,
+        "seed": spec.seed,
+        "dataset": {"name": spec.dataset.name, "params": dataset_params(spec.dataset)},
+        "outliers": {
+            "kind": o.kind,
+            "fraction": o.fraction,
+            "magnitude": o.magnitude,
+            "seed": o.seed,
+            "params": outlier_params,
+        },
+        "loss": {"name": spec.loss.name, "params": {k: v for k, v in vars(spec.loss).items() if k != "name"}},
+        "model": {"name": model.name, "params": model_params},
+    }
+
+
+def read_done(job_path: Path, digest: str) -> dict | None:
+    """The record of a finished job with this config hash, or None."""
+    path = Path(job_path) / METRICS
+    try:
+        record = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return None
+    return record if record.get("config_hash") == digest else None
+
+
+# ------------------------------------------------------------------------ fit
+def _build_model(spec: JobConf):
+    """The estimator for the spec, and whether it records a history."""
+    model = spec.model
+    loss = get_loss(spec.loss.name, **{k: v for k, v in vars(spec.loss).items() if k != "name"})
+    if isinstance(model, GDConf):
+        return GDRegressor(loss=loss, random_state=spec.seed, **model.estimator_params()), True
+    if isinstance(model, ReferenceSolverConf):
+        from .reference import make_reference_solver
+
+        return make_reference_solver(model.name, seed=spec.seed, **model.params), False
+    raise TypeError(f"unknown model spec {type(model).__name__}")
+
+
+def _fit_and_measure(spec: JobConf):
+    """Build the data, inject outliers, fit, and measure.  Returns (outcomes, history)."""
+    ds = load_dataset(spec.dataset.name, **dataset_params(spec.dataset))
+    o = spec.outliers
+    X, y, mask = inject(
+        ds.X_train,
+        ds.y_train,
+        o.kind,
+        o.fraction,
+        o.magnitude,
+        o.seed,
+        side=o.side,
+        noise_scale=ds.noise_scale,
+        y_signal=ds.y_signal_train,
+        tail=o.tail,
+        df=o.df,
+        leverage_share=o.leverage_share,
+    )
+    estimator, has_history = _build_model(spec)
+    ref = np.asarray(ds.coef_reference, dtype=float)
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if has_history:
+            estimator.fit(X, y, coef_reference=ref)
+        else:
+            estimator.fit(X, y)
+    fit_seconds = time.perf_counter() - t0
+    for w in caught:
+        log.info("%s: %s", w.category.__name__, w.message)
+
+    coef = np.asarray(estimator.coef_, dtype=float).reshape(-1)
+    intercept = float(np.asarray(estimator.intercept_, dtype=float).reshape(-1)[0]) if np.size(estimator.intercept_) else 0.0
+    coef_error = float(np.linalg.norm(coef - ref[1:]))
+    ref_norm = float(np.linalg.norm(ref[1:]))
+    finite = bool(np.all(np.isfinite(coef)) and math.isfinite(intercept))
+    diverged = bool(getattr(estimator, "diverged_", False)) or not finite
+    if ds.n_test:
+        pred = ds.X_test @ coef + intercept
+        err = ds.y_test - pred
+        test_rmse = float(np.sqrt(np.mean(err**2)))
+        test_mae = float(np.mean(np.abs(err)))
+    else:
+        test_rmse = test_mae = None
+    history = getattr(estimator, "history_", None) if has_history else None
+    grad = history["grad_norm"].to_numpy() if history is not None and len(history) else None
+    objective = getattr(estimator, "objective_", None)
+    if objective is None:
+        objective = float(np.mean(get_loss(spec.loss.name).rho(y - X @ coef - intercept))) if finite else None
+    outcomes = {
+        "status": "diverged" if diverged else "ok",
+        "coef": coef,
+        "intercept": intercept,
+        "coef_reference": ref,
+        "reference_method": ds.reference_method,
+        "coef_true": ds.coef_true,
+        "coef_error": coef_error,
+        "intercept_error": abs(intercept - float(ref[0])),
+        "relative_error": coef_error / ref_norm if ref_norm > 0 else None,
+        "test_rmse": test_rmse,
+        "test_mae": test_mae,
+        "train_objective": objective,
+        "n_iter": int(np.max(getattr(estimator, "n_iter_", 0))),
+        "converged": bool(getattr(estimator, "converged_", True)),
+        "diverged": diverged,
+        "fit_seconds": fit_seconds,
+        "lipschitz": getattr(estimator, "lipschitz_", None),
+        "initial_step": float(history["step"].iloc[0]) if grad is not None else None,
+        "scale": getattr(estimator, "scale_", None),
+        "max_grad_norm": float(np.nanmax(grad)) if grad is not None else None,
+        "final_grad_norm": float(grad[-1]) if grad is not None else None,
+        "published": {k: np.asarray(v) for k, v in (ds.published or {}).items()},
+        "known_outliers": ds.known_outliers,
+        "n_train": ds.n_train,
+        "n_test": ds.n_test,
+        "n_features": ds.n_features,
+        "n_corrupted": int(mask.sum()),
+        "corrupted_rows": np.flatnonzero(mask),
+        "warnings": [f"{w.category.__name__}: {w.message}" for w in caught],
+    }
+    return outcomes, history
+
+
+def run_job(spec: JobConf, job_path: Path, job_dir: str | None = None) -> dict:
+    """Run one job into ``job_path`` and return its record.
+
+    Parameters
+    ----------
+    spec : JobConf
+        The validated job spec (plain dataclasses).
+    job_path : Path
+        The job's folder.
+    job_dir : str, optional
+        The folder's name relative to its sweep folder, stored in the record.
+
+    Returns
+    -------
+    dict
+        The record written to ``metrics.json`` (or found there, when the job
+        was already done with the same config hash: then ``record["skipped"]``
+        is True in the returned dict only).
+
+    Raises
+    ------
+    Exception
+        Whatever the job raised, after ``failure.json`` was written.
+    """
+    job_path = Path(job_path)
+    digest = config_hash(spec)
+    done = read_done(job_path, digest)
+    if done is not None:
+        log.info("done already (same config hash), skipped: %s", job_path)
+        return {**done, "skipped": True}
+    identity = _identity(spec, job_dir if job_dir is not None else job_path.name, digest)
+    try:
+        outcomes, history = _fit_and_measure(spec)
+        ds_meta = outcomes.pop("n_train"), outcomes.pop("n_test"), outcomes.pop("n_features")
+        identity["dataset"].update(
+            n_train=ds_meta[0], n_test=ds_meta[1], n_features=ds_meta[2], reference_method=outcomes.pop("reference_method")
+        )
+        identity["outliers"].update(n_corrupted=outcomes.pop("n_corrupted"), corrupted_rows=outcomes.pop("corrupted_rows"))
+        record = {**identity, **outcomes}
+        # A stale record of another config or an old failure must not outlive this run.
+        for name in (METRICS, FAILURE, HISTORY):
+            (job_path / name).unlink(missing_ok=True)
+        if history is not None:
+            _write_history(job_path / HISTORY, history)
+        atomic_write_json(job_path / CONFIG, spec_dict(spec))
+        atomic_write_json(job_path / METRICS, record)
+        return _clean(record)
+    except Exception as exc:
+        failure = {
+            **identity,
+            "status": "failed",
+            "error": f"{type(exc).__name__}: {exc}".splitlines()[0],
+            "error_type": type(exc).__name__,
+            "traceback": traceback.format_exc(),
+        }
+        (job_path / METRICS).unlink(missing_ok=True)
+        atomic_write_json(job_path / FAILURE, failure)
+        raise
