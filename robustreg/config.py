@@ -147,6 +147,9 @@ class OutliersConf:
     def __post_init__(self):
         if self.kind not in OUTLIER_KINDS:
             _fail("outliers.kind", self.kind, ", ".join(OUTLIER_KINDS))
+        if self.kind == "none":
+            # No contamination is contamination at level 0, whatever a sweep set.
+            self.fraction = 0.0
         _check_real("outliers.fraction", self.fraction, 0.0, 0.5)
         _check_real("outliers.magnitude", self.magnitude, 0.0, low_closed=False)
         if self.side not in ("symmetric", "one_sided"):

@@ -20,12 +20,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
+import itertools
+
 from hydra._internal.config_loader_impl import get_overrides_dirname
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
 from hydra.core.utils import JobStatus
-from omegaconf import OmegaConf
+from hydra.errors import HydraException
+from hydra.plugins.sweeper import Sweeper
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +41,11 @@ SUBDIR = "${hydra.job.override_dirname}"
 class RobustregSweeperConf:
     _target_: str = "hydra_plugins.robustreg_plugin.sweeper.RobustregSweeper"
     max_batch_size: Optional[int] = None
+    # One grid, as Hydra's basic sweeper: key -> comma-separated values or a sweep function.
     params: Optional[Dict[str, str]] = None
+    # Several grids, run one after the other (a union of cartesian products);
+    # ``params`` then holds what every grid shares.
+    grids: Optional[List[Dict[str, Any]]] = None
 
 
 ConfigStore.instance().store(group="hydra/sweeper", name="robustreg", node=RobustregSweeperConf, provider="robustreg")
@@ -66,15 +75,60 @@ def _write_json(path: Path, obj: Any) -> None:
     tmp.replace(path)
 
 
-class RobustregSweeper(BasicSweeper):
+def product(overrides: List[Override]) -> List[List[str]]:
+    """The cartesian product of the overrides (a later value of a key replaces an earlier one)."""
+    choices: Dict[str, List[str]] = {}
+    for o in overrides:
+        key = o.get_key_element()
+        if o.is_sweep_override():
+            if not o.is_discrete_sweep():
+                raise HydraException(f"the robustreg sweeper takes lists, choice() and range(), not {o.input_line}")
+            choices[key] = [f"{key}={v}" for v in o.sweep_string_iterator()]
+        else:
+            choices[key] = [f"{key}={o.get_value_element_as_str()}"]
+    return [list(job) for job in itertools.product(*choices.values())]
+
+
+class RobustregSweeper(Sweeper):
+    def __init__(self, max_batch_size: Optional[int] = None, params=None, grids=None):
+        super().__init__()
+        self.max_batch_size = max_batch_size
+        self.params = params or {}
+        self.grids = grids
+        self.hydra_context: Optional[HydraContext] = None
+        self.config: Optional[DictConfig] = None
+        self.launcher = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        from hydra.core.plugins import Plugins
+
+        self.hydra_context = hydra_context
+        self.config = config
+        self.launcher = Plugins.instance().instantiate_launcher(
+            hydra_context=hydra_context, task_function=task_function, config=config
+        )
+
+    def expand(self, arguments: List[str], parser: OverridesParser) -> List[List[str]]:
+        """Every job's overrides: each grid's product, command-line values taking precedence."""
+        given = {parser.parse_override(a).key_or_group for a in arguments}
+        grids = [dict(g) for g in self.grids] if self.grids else [{}]
+        jobs, seen = [], set()
+        for grid in grids:
+            merged = {**(self.params or {}), **grid}
+            lines = [f"{k}={v}" for k, v in merged.items() if k not in given] + list(arguments)
+            for job in product(parser.parse_overrides(lines)):
+                key = tuple(sorted(job))
+                if key not in seen:  # two grids may share a job: run it once
+                    seen.add(key)
+                    jobs.append(job)
+        return jobs
+
     def sweep(self, arguments: List[str]) -> Any:
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
-        params_conf = self._parse_config()
-        params_conf.extend(arguments)
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        overrides = parser.parse_overrides(params_conf)
-        self.overrides = self.split_arguments(overrides, self.max_batch_size)
-        jobs = [list(job) for batch in self.overrides for job in batch]
+        jobs = self.expand(arguments, parser)
+        size = self.max_batch_size or len(jobs) or 1
+        batches = [jobs[i : i + size] for i in range(0, len(jobs), size)]
         if not jobs:
             return []
 
@@ -97,7 +151,7 @@ class RobustregSweeper(BasicSweeper):
 
         returns = []
         initial_job_idx = 0
-        for batch in self.overrides:
+        for batch in batches:
             results = self.launcher.launch(batch, initial_job_idx=initial_job_idx)
             initial_job_idx += len(batch)
             returns.append(results)

@@ -1,0 +1,521 @@
+"""Read the job records of a sweep folder into one tidy table per kind of data.
+
+A sweep folder holds one folder per job (at any depth).  A finished job has
+``metrics.json`` (and, for gradient descent, ``history.parquet``); a failed
+job has ``failure.json``; ``sweep.json`` lists the jobs that were expected.
+:func:`collect` reads them all into a :class:`Collection`: one row per job
+(done, failed or missing) and one long table of the per-iteration histories.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..losses import LOSSES, get_loss
+
+__all__ = [
+    "Collection",
+    "NoRecordsError",
+    "ReportError",
+    "collect",
+    "compact_params",
+    "NON_SETTING_COLUMNS",
+    "OUTCOME_COLUMNS",
+]
+
+METRICS, FAILURE, HISTORY, SWEEP = "metrics.json", "failure.json", "history.parquet", "sweep.json"
+DONE_STATUSES = ("ok", "diverged")
+HISTORY_COLUMNS = ("iteration", "objective", "grad_norm", "step", "coef_error")
+
+#: Parameters that only draw a replicate (their value follows the job seed);
+#: they are kept in their own columns, never in a setting.
+_REPLICATE_KEYS = ("seed", "random_state")
+
+#: Reference solvers that minimize a convex loss exactly, keyed by model name.
+REFERENCE_CONVEX = {"sklearn_ols": True, "sklearn_huber": True, "sklearn_lad": True}
+
+#: Per-job outcomes: what a fit produced (never used to group jobs).
+OUTCOME_COLUMNS = (
+    "status", "coef_error", "intercept_error", "relative_error", "test_rmse", "test_mae",
+    "train_objective", "n_iter", "converged", "diverged", "fit_seconds", "lipschitz",
+    "initial_step", "fitted_scale", "max_grad_norm", "final_grad_norm", "n_zero_coef",
+    "coef_norm", "mm_error", "error", "error_type", "n_warnings",
+    "tail_increase_share", "tail_grad_ratio", "settle_iter", "history_length",
+)
+
+#: Columns that neither identify a setting nor are outcomes: bookkeeping,
+#: replicate indices, derived descriptions and list-valued fields.
+NON_SETTING_COLUMNS = frozenset(OUTCOME_COLUMNS) | {
+    "job_dir", "config_hash", "package_version", "seed", "dataset_seed", "outlier_seed",
+    "loss", "loss_params", "model_params", "n_train", "n_test", "n_features",
+    "reference_method", "n_corrupted", "coef", "intercept", "coef_reference", "coef_true",
+    "published", "known_outliers", "overrides", "convex", "redescending",
+}
+
+
+class ReportError(ValueError):
+    """A sweep folder or report option that cannot be used (one line: what and why)."""
+
+
+class NoRecordsError(ReportError):
+    """The sweep folder holds no job record."""
+
+
+@dataclass
+class Collection:
+    """Everything read from one sweep folder.
+
+    Attributes
+    ----------
+    sweep_dir : Path
+        The folder that was read.
+    runs : pandas.DataFrame
+        One row per job, sorted by ``job_dir``: the done jobs (``status``
+        ``"ok"`` or ``"diverged"``), the failed ones (``"failed"``, with
+        ``error``) and the expected jobs without any record (``"missing"``,
+        with the sweeper's ``overrides``; their settings are unknown).
+        Settings are flattened: ``dataset``, ``dataset_params``,
+        ``outliers`` (the kind), ``fraction``, ``magnitude``,
+        ``outlier_params``, ``loss``, ``loss_params``, ``loss_label``,
+        ``model`` and one column per model parameter (``learning_rate``,
+        ``eta0``, ``penalty``, ``alpha``, ``init``, ``scale`` ...).
+    histories : pandas.DataFrame
+        One row per recorded iteration of every done job: ``job_dir``
+        (categorical), ``iteration``, ``objective``, ``grad_norm``, ``step``,
+        ``coef_error``.
+    expected : int
+        Jobs listed in ``sweep.json`` (the jobs found when there is none).
+    sweep_files : list of str
+        The ``sweep.json`` files read, relative to ``sweep_dir``.
+    unexpected : list of str
+        Records in folders that no ``sweep.json`` lists (counted as found).
+    duplicates : int
+        Record folders whose ``config_hash`` repeats an earlier one.
+    """
+
+    sweep_dir: Path
+    runs: pd.DataFrame
+    histories: pd.DataFrame
+    expected: int
+    sweep_files: list = field(default_factory=list)
+    unexpected: list = field(default_factory=list)
+    duplicates: int = 0
+
+    @property
+    def study(self) -> str:
+        """The study name of the records (names joined with ``+`` when several)."""
+        names = sorted({s for s in self.runs["study"].dropna().unique() if s})
+        return "+".join(names) if names else self.sweep_dir.name
+
+    @property
+    def done_runs(self) -> pd.DataFrame:
+        """The jobs that ran to their end (``ok`` or ``diverged``)."""
+        return self.runs[self.runs["status"].isin(DONE_STATUSES)]
+
+    @property
+    def done(self) -> int:
+        return int(self.runs["status"].isin(DONE_STATUSES).sum())
+
+    @property
+    def failed(self) -> int:
+        return int((self.runs["status"] == "failed").sum())
+
+    @property
+    def diverged(self) -> int:
+        return int((self.runs["status"] == "diverged").sum())
+
+    @property
+    def missing(self) -> int:
+        return int((self.runs["status"] == "missing").sum())
+
+    def counts(self) -> dict:
+        """``expected``, ``done``, ``failed``, ``diverged`` and ``missing`` job counts."""
+        return {
+            "expected": int(self.expected),
+            "done": self.done,
+            "failed": self.failed,
+            "diverged": self.diverged,
+            "missing": self.missing,
+        }
+
+
+# ------------------------------------------------------------------- helpers
+def _fmt_value(v) -> str:
+    """A short, stable text for a parameter value (floats with up to 10 significant digits)."""
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return f"{v:.10g}"
+    if isinstance(v, (list, tuple, dict)):
+        return json.dumps(v, separators=(",", ":"), sort_keys=True)
+    return str(v)
+
+
+def compact_params(params: dict | None, drop=()) -> str:
+    """Parameters as one sorted, compact string, e.g. ``"beta=0.5, delta=1"``; ``""`` when none."""
+    if not params:
+        return ""
+    return ", ".join(f"{k}={_fmt_value(params[k])}" for k in sorted(params) if k not in drop)
+
+
+def _as_float(v):
+    """A record float: ``None`` (a non-finite value in strict JSON) becomes NaN."""
+    if v is None:
+        return math.nan
+    return float(v)
+
+
+def _loss_flags(loss: str | None, params: dict, model: str | None) -> tuple:
+    """(convex, redescending) of the loss a job minimized, from the loss family's own flags."""
+    if model is not None and model != "gd":
+        return REFERENCE_CONVEX.get(model, False), False
+    if loss in LOSSES:
+        try:
+            obj = get_loss(loss, **(params or {}))
+        except (TypeError, ValueError):
+            obj = get_loss(loss)
+        return bool(obj.convex), bool(obj.redescending)
+    return False, False
+
+
+def _identity_row(rec: dict) -> dict:
+    """The identifying settings of a metrics or failure record, flattened."""
+    dataset = rec.get("dataset") or {}
+    outliers = rec.get("outliers") or {}
+    loss = rec.get("loss") or {}
+    model = rec.get("model") or {}
+    dparams = dataset.get("params") or {}
+    oparams = outliers.get("params") or {}
+    lparams = loss.get("params") or {}
+    mparams = model.get("params") or {}
+    row = {
+        "study": rec.get("study"),
+        "config_hash": rec.get("config_hash"),
+        "package_version": rec.get("package_version"),
+        "seed": rec.get("seed"),
+        "dataset": dataset.get("name"),
+        "dataset_params": compact_params(dparams, drop=_REPLICATE_KEYS),
+        "dataset_seed": dparams.get("seed"),
+        "outliers": outliers.get("kind"),
+        "fraction": _as_float(outliers.get("fraction")),
+        "magnitude": _as_float(outliers.get("magnitude")),
+        "outlier_params": compact_params(oparams, drop=_REPLICATE_KEYS),
+        "outlier_seed": outliers.get("seed", oparams.get("seed")),
+        "loss": loss.get("name"),
+        "loss_params": compact_params(lparams),
+        "model": model.get("name"),
+        "model_params": compact_params(mparams, drop=_REPLICATE_KEYS),
+        "_model_params": {k: v for k, v in mparams.items() if k not in _REPLICATE_KEYS},
+        "_loss_params": lparams,
+    }
+    return row
+
+
+def _metrics_row(rec: dict) -> dict:
+    row = _identity_row(rec)
+    dataset = rec.get("dataset") or {}
+    outliers = rec.get("outliers") or {}
+    coef = rec.get("coef")
+    coef_arr = np.asarray([_as_float(c) for c in coef], dtype=float) if coef is not None else None
+    published = rec.get("published") or {}
+    mm = published.get("mm")
+    mm_error = math.nan
+    if coef_arr is not None and mm is not None and len(mm) == len(coef_arr) + 1:
+        mm_error = float(np.linalg.norm(coef_arr - np.asarray(mm[1:], dtype=float)))
+    status = rec.get("status") or ("diverged" if rec.get("diverged") else "ok")
+    row.update(
+        status=status,
+        n_train=dataset.get("n_train"),
+        n_test=dataset.get("n_test"),
+        n_features=dataset.get("n_features"),
+        reference_method=dataset.get("reference_method"),
+        n_corrupted=outliers.get("n_corrupted"),
+        coef_error=_as_float(rec.get("coef_error")),
+        intercept_error=_as_float(rec.get("intercept_error")),
+        relative_error=_as_float(rec.get("relative_error")),
+        test_rmse=_as_float(rec.get("test_rmse")),
+        test_mae=_as_float(rec.get("test_mae")),
+        train_objective=_as_float(rec.get("train_objective")),
+        n_iter=rec.get("n_iter"),
+        converged=bool(rec.get("converged")),
+        diverged=bool(rec.get("diverged")) or status == "diverged",
+        fit_seconds=_as_float(rec.get("fit_seconds")),
+        lipschitz=_as_float(rec.get("lipschitz")),
+        initial_step=_as_float(rec.get("initial_step")),
+        fitted_scale=_as_float(rec.get("scale")),
+        max_grad_norm=_as_float(rec.get("max_grad_norm")),
+        final_grad_norm=_as_float(rec.get("final_grad_norm")),
+        n_zero_coef=int(np.sum(coef_arr == 0.0)) if coef_arr is not None else None,
+        coef_norm=float(np.linalg.norm(coef_arr)) if coef_arr is not None else math.nan,
+        mm_error=mm_error,
+        n_warnings=len(rec.get("warnings") or ()),
+        coef=coef,
+        intercept=_as_float(rec.get("intercept")),
+        coef_reference=rec.get("coef_reference"),
+        coef_true=rec.get("coef_true"),
+        published=published,
+        known_outliers=rec.get("known_outliers") or [],
+    )
+    return row
+
+
+def _failure_row(rec: dict) -> dict:
+    row = _identity_row(rec)
+    error = str(rec.get("error") or "").strip().splitlines()
+    row.update(
+        status="failed",
+        error=error[0] if error else "(no message)",
+        error_type=rec.get("error_type"),
+        overrides=" ".join(rec.get("overrides") or []),
+    )
+    return row
+
+
+def _loss_label(loss, loss_params, model, lparams) -> str:
+    """``"huber"`` for the default tuning constants, ``"huber (delta=2)"`` otherwise; reference solvers by model name."""
+    if model is not None and model != "gd":
+        return str(model)
+    if loss is None:
+        return "unknown"
+    if not loss_params:
+        return str(loss)
+    if loss in LOSSES:
+        try:
+            default = get_loss(loss).params()
+            if all(k in default and float(default[k]) == float(v) for k, v in lparams.items()):
+                return str(loss)
+        except (TypeError, ValueError):
+            pass
+    shown = ", ".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={_fmt_value(v)}" for k, v in sorted(lparams.items())
+    )
+    return f"{loss} ({shown})"
+
+
+def _typed_column(values: list):
+    """One model-parameter column: numeric when every value is a number, else text (None -> "none")."""
+    present = [v for v in values if v is not None]
+    if present and all(isinstance(v, bool) for v in present) and len(present) == len(values):
+        return pd.array(values, dtype="boolean")
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        return pd.array([math.nan if v is None else float(v) for v in values], dtype="float64")
+    return pd.array([_fmt_value(v) for v in values], dtype=object)
+
+
+def _find_records(sweep_dir: Path):
+    """Relative folders holding metrics.json / failure.json / history.parquet, and sweep.json files."""
+    metrics, failures, histories, sweeps = [], [], set(), []
+    base = str(sweep_dir)
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames.sort()
+        names = set(filenames)
+        rel = os.path.relpath(dirpath, base).replace(os.sep, "/")
+        if METRICS in names:
+            metrics.append(rel)
+            if HISTORY in names:
+                histories.add(rel)
+        elif FAILURE in names:
+            failures.append(rel)
+        if SWEEP in names:
+            sweeps.append(rel)
+    return metrics, failures, histories, sweeps
+
+
+def _read_json(path: str) -> dict:
+    with open(path, "rb") as fh:
+        return json.loads(fh.read())
+
+
+def _read_histories(sweep_dir: Path, folders: list, progress) -> pd.DataFrame:
+    """One long table of the per-iteration histories, ``job_dir`` as a categorical column."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables, owners = [], []
+    for rel in progress(folders, desc="histories", unit="job"):
+        path = os.path.join(sweep_dir, rel, HISTORY)
+        try:
+            # ParquetFile.read is a few times faster per small file than read_table.
+            table = pq.ParquetFile(path).read(use_threads=False)
+        except (OSError, pa.ArrowException) as exc:
+            raise ReportError(f"cannot read {rel}/{HISTORY}: {exc}".splitlines()[0]) from None
+        keep = [c for c in HISTORY_COLUMNS if c in table.column_names]
+        tables.append(table.select(keep))
+        owners.append(rel)
+    if not tables:
+        return pd.DataFrame(
+            {"job_dir": pd.Categorical([]), **{c: np.zeros(0, dtype=float) for c in HISTORY_COLUMNS}}
+        ).astype({"iteration": "int64"})
+    lengths = np.fromiter((t.num_rows for t in tables), dtype=np.int64, count=len(tables))
+    table = pa.concat_tables(tables, promote_options="permissive")
+    frame = table.to_pandas()
+    for c in HISTORY_COLUMNS:
+        if c not in frame:
+            frame[c] = np.nan
+    codes = np.repeat(np.arange(len(owners), dtype=np.int32), lengths)
+    frame.insert(0, "job_dir", pd.Categorical.from_codes(codes, categories=owners))
+    frame["iteration"] = frame["iteration"].astype("int64")
+    for c in HISTORY_COLUMNS[1:]:
+        frame[c] = frame[c].astype("float64")
+    return frame[["job_dir", *HISTORY_COLUMNS]]
+
+
+def _progress_factory(enabled: bool):
+    if not enabled:
+        return lambda it, **kw: it
+    from tqdm.auto import tqdm
+
+    def wrap(it, **kw):
+        return tqdm(it, leave=False, mininterval=0.5, disable=len(it) < 200, **kw)
+
+    return wrap
+
+
+# --------------------------------------------------------------------- main
+def collect(sweep_dir, progress: bool = True) -> Collection:
+    """Read every job record under ``sweep_dir`` into one :class:`Collection`.
+
+    Parameters
+    ----------
+    sweep_dir : str or Path
+        A sweep folder: job folders at any depth, each with ``metrics.json``
+        (done) or ``failure.json`` (failed); optionally ``sweep.json`` files
+        listing the expected jobs.
+    progress : bool, default=True
+        Show tqdm progress bars (on stderr) for sweeps of 200 jobs or more.
+
+    Returns
+    -------
+    Collection
+
+    Raises
+    ------
+    NoRecordsError
+        When ``sweep_dir`` is not a folder or holds no job record.
+    ReportError
+        When a record cannot be read.
+    """
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise NoRecordsError(f"sweep folder {str(sweep_dir)!r} does not exist or is not a folder")
+    wrap = _progress_factory(progress)
+    metric_dirs, failure_dirs, history_dirs, sweep_dirs = _find_records(sweep_dir)
+    if not metric_dirs and not failure_dirs:
+        raise NoRecordsError(
+            f"no job records (metrics.json or failure.json) under {str(sweep_dir)!r}; "
+            "pass the folder of a sweep that has run"
+        )
+
+    rows = []
+    hashes = {}
+    duplicates = 0
+    for rel in wrap(metric_dirs, desc="records", unit="job"):
+        try:
+            rec = _read_json(os.path.join(sweep_dir, rel, METRICS))
+        except (OSError, ValueError) as exc:
+            raise ReportError(f"cannot read {rel}/{METRICS}: {exc}".splitlines()[0]) from None
+        row = _metrics_row(rec)
+        row["job_dir"] = rel
+        digest = row.get("config_hash")
+        if digest:
+            duplicates += digest in hashes
+            hashes.setdefault(digest, rel)
+        rows.append(row)
+    for rel in failure_dirs:
+        try:
+            rec = _read_json(os.path.join(sweep_dir, rel, FAILURE))
+        except (OSError, ValueError) as exc:
+            raise ReportError(f"cannot read {rel}/{FAILURE}: {exc}".splitlines()[0]) from None
+        row = _failure_row(rec)
+        row["job_dir"] = rel
+        rows.append(row)
+
+    # Expected jobs: the union of every sweep.json (job_dir relative to its own folder).
+    expected_jobs: dict[str, str] = {}
+    sweep_files = []
+    for rel in sweep_dirs:
+        name = SWEEP if rel == "." else f"{rel}/{SWEEP}"
+        try:
+            sweep = _read_json(os.path.join(sweep_dir, rel, SWEEP))
+        except (OSError, ValueError) as exc:
+            raise ReportError(f"cannot read {name}: {exc}".splitlines()[0]) from None
+        sweep_files.append(name)
+        for job in sweep.get("jobs") or []:
+            job_rel = os.path.normpath(os.path.join(rel, str(job.get("job_dir", "")))).replace(os.sep, "/")
+            expected_jobs[job_rel] = " ".join(job.get("overrides") or [])
+    found = {r["job_dir"] for r in rows}
+    for job_rel, overrides in sorted(expected_jobs.items()):
+        if job_rel not in found:
+            rows.append({"job_dir": job_rel, "status": "missing", "overrides": overrides})
+    unexpected = sorted(found - set(expected_jobs)) if expected_jobs else []
+    expected = len(expected_jobs) + len(unexpected) if expected_jobs else len(found)
+
+    runs = _build_runs(rows)
+    histories = _read_histories(sweep_dir, [r for r in runs["job_dir"] if r in history_dirs], wrap)
+    return Collection(
+        sweep_dir=sweep_dir,
+        runs=runs,
+        histories=histories,
+        expected=expected,
+        sweep_files=sweep_files,
+        unexpected=unexpected,
+        duplicates=duplicates,
+    )
+
+
+_FIRST_COLUMNS = [
+    "job_dir", "study", "dataset", "dataset_params", "outliers", "fraction", "magnitude", "outlier_params",
+    "loss", "loss_params", "loss_label", "model",
+]
+
+
+def _build_runs(rows: list) -> pd.DataFrame:
+    """The runs table: settings first, model parameters flattened, sorted by job folder."""
+    rows = sorted(rows, key=lambda r: r["job_dir"])
+    model_params = [r.pop("_model_params", None) or {} for r in rows]
+    loss_params = [r.pop("_loss_params", None) or {} for r in rows]
+    runs = pd.DataFrame.from_records(rows)
+    for col in ("study", "dataset", "dataset_params", "outliers", "outlier_params", "loss", "loss_params",
+                "model", "model_params", "status", "error", "error_type", "overrides"):
+        if col not in runs:
+            runs[col] = None
+    for col in ("fraction", "magnitude", "coef_error"):
+        if col not in runs:
+            runs[col] = math.nan
+    labels, convex, redescending = [], [], []
+    for row, lp in zip(rows, loss_params):
+        if row.get("status") == "missing":
+            labels.append(None)
+            convex.append(None)
+            redescending.append(None)
+            continue
+        labels.append(_loss_label(row.get("loss"), row.get("loss_params"), row.get("model"), lp))
+        c, r = _loss_flags(row.get("loss"), lp, row.get("model"))
+        convex.append(c)
+        redescending.append(r)
+    runs["loss_label"] = labels
+    runs["convex"] = pd.array(convex, dtype="boolean")
+    runs["redescending"] = pd.array(redescending, dtype="boolean")
+    keys = sorted({k for mp in model_params for k in mp})
+    taken = set(runs.columns)
+    for key in keys:
+        col = key if key not in taken else f"model.{key}"
+        runs[col] = _typed_column([mp.get(key) for mp in model_params])
+    for col in ("converged", "diverged"):
+        if col in runs:
+            runs[col] = pd.array([None if v is None or v != v else bool(v) for v in runs[col]], dtype="boolean")
+    for col in ("seed", "n_iter", "n_zero_coef", "n_train", "n_test", "n_features", "n_corrupted", "n_warnings",
+                "dataset_seed", "outlier_seed"):
+        if col in runs:
+            runs[col] = pd.array([None if v is None or v != v else int(v) for v in runs[col]], dtype="Int64")
+    ordered = [c for c in _FIRST_COLUMNS if c in runs] + [c for c in runs if c not in _FIRST_COLUMNS]
+    return runs[ordered].reset_index(drop=True)

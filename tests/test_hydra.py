@@ -1,0 +1,218 @@
+"""The Hydra layer: configs compose, schemas reject bad values, sweeps isolate failures and resume."""
+
+import inspect
+import re
+import json
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra_plugins.robustreg_plugin.sweeper import RobustregSweeper
+from omegaconf import OmegaConf
+
+from robustreg import GDRegressor
+from robustreg.config import GDConf, JobConf, OutliersConf
+from robustreg.datasets import DATASETS
+from robustreg.losses import LOSSES
+from robustreg.outliers import OUTLIER_KINDS
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+
+
+def _compose(overrides=()):
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize(
+    "group, names",
+    [
+        ("dataset", sorted(DATASETS)),
+        ("outliers", list(OUTLIER_KINDS)),
+        ("loss", sorted(LOSSES)),
+        ("model", sorted(p.stem for p in (CONF / "model").glob("*.yaml"))),
+    ],
+)
+def test_every_group_option_composes_into_plain_dataclasses(group, names):
+    for name in names:
+        extra = ["dataset.path=x.csv", "dataset.target=y"] if (group, name) == ("dataset", "csv") else []
+        cfg = _compose([f"{group}={name}", *extra])
+        spec = OmegaConf.to_object(cfg)
+        assert isinstance(spec, JobConf)
+        if group == "outliers":
+            assert isinstance(spec.outliers, OutliersConf) and spec.outliers.kind == name
+        else:
+            assert getattr(spec, group).name == name
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_declares_its_grid(experiment):
+    text = (CONF / "experiment" / f"{experiment}.yaml").read_text()
+    assert text.startswith("# @package _global_")
+    header = []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            break
+        header.append(line)
+    stated = re.search(r"= (\d+) jobs", " ".join(header))
+    assert stated, "the header comment states the job count"
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=[f"experiment={experiment}"], return_hydra_config=True)
+    assert str(cfg.hydra.mode) == "RunMode.MULTIRUN"
+    assert cfg.hydra.sweeper.params or cfg.hydra.sweeper.grids
+    sweeper = RobustregSweeper(
+        max_batch_size=None,
+        params=OmegaConf.to_container(cfg.hydra.sweeper.params) if cfg.hydra.sweeper.params else None,
+        grids=OmegaConf.to_container(cfg.hydra.sweeper.grids) if cfg.hydra.sweeper.grids else None,
+    )
+    jobs = sweeper.expand([f"experiment={experiment}"], OverridesParser.create())
+    assert len(jobs) == int(stated.group(1))
+    assert cfg.name == experiment or experiment.startswith(cfg.name)
+    cfg = _compose([f"experiment={experiment}"])
+    OmegaConf.to_object(cfg)
+
+
+def test_drift_model_config_holds_exactly_the_estimator_parameters():
+    keys = set(OmegaConf.load(CONF / "model" / "gd.yaml").keys()) - {"defaults", "name"}
+    params = set(inspect.signature(GDRegressor).parameters) - {"loss", "random_state"}
+    assert keys == params
+    assert set(GDConf.__dataclass_fields__) - {"name"} == params
+
+
+def test_drift_every_registered_name_has_a_config_file():
+    for name, cls in LOSSES.items():
+        loss_file = CONF / "loss" / f"{name}.yaml"
+        assert loss_file.exists(), f"conf/loss/{name}.yaml missing"
+        constants = set(OmegaConf.load(loss_file).keys()) - {"defaults", "name"}
+        assert constants == set(cls().params())
+    for name in DATASETS:
+        assert (CONF / "dataset" / f"{name}.yaml").exists()
+    for kind in OUTLIER_KINDS:
+        assert (CONF / "outliers" / f"{kind}.yaml").exists()
+
+
+def test_schema_rejects_wrong_types_at_composition():
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match="outliers.fraction=abc"):
+        _compose(["outliers.fraction=abc"])
+    with pytest.raises(ConfigCompositionException, match="model.max_iter=ten"):
+        _compose(["model.max_iter=ten"])
+
+
+# ------------------------------------------------------------ through the CLI
+def _records(sweep: Path, name="metrics.json"):
+    return sorted(p.relative_to(sweep).parent.as_posix() for p in sweep.rglob(name))
+
+
+def test_single_run_writes_a_self_describing_record(run_cli, tmp_path):
+    proc = run_cli("loss=huber", "loss.delta=2.0", "outliers.fraction=0.2", "seed=3", "dataset.n_train=80", check=0)
+    [metrics] = list(tmp_path.rglob("metrics.json"))
+    rec = json.loads(metrics.read_text())
+    assert rec["loss"] == {"name": "huber", "params": {"delta": 2.0}}
+    assert rec["outliers"]["kind"] == "vertical" and rec["outliers"]["fraction"] == 0.2
+    assert rec["outliers"]["n_corrupted"] == 16 == len(rec["outliers"]["corrupted_rows"])
+    assert rec["seed"] == 3 and rec["dataset"]["params"]["seed"] == 3 and rec["dataset"]["n_train"] == 80
+    assert rec["model"]["name"] == "gd" and rec["model"]["params"]["learning_rate"] == "auto"
+    assert rec["status"] in ("ok", "diverged") and len(rec["coef"]) == 5 and len(rec["coef_reference"]) == 6
+    assert rec["coef_error"] >= 0 and rec["test_rmse"] > 0 and len(rec["config_hash"]) == 64
+    assert (metrics.parent / "history.parquet").exists() and (metrics.parent / "config.json").exists()
+    assert str(metrics.parent) in proc.stdout
+    assert not list(metrics.parent.glob(".*tmp"))  # atomic writes leave no temporaries
+
+
+def test_smoke_study_writes_the_expected_records(run_cli, tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli("experiment=smoke", f"hydra.sweep.dir={sweep}", check=0)
+    manifest = json.loads((sweep / "sweep.json").read_text())
+    assert manifest["study"] == "smoke" and manifest["n_jobs"] == 8
+    expected = sorted(job["job_dir"] for job in manifest["jobs"])
+    assert _records(sweep) == expected
+    assert "loss=huber/outliers.fraction=0.2/seed=1" in expected
+    assert "all 8 jobs done" in proc.stdout
+    rec = json.loads((sweep / expected[0] / "metrics.json").read_text())
+    assert rec["study"] == "smoke" and rec["job_dir"] == expected[0]
+
+
+def test_a_failed_job_leaves_the_others_complete_and_the_exit_non_zero(run_cli, tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", "dataset.n_features=2,0,3", "dataset.n_train=60", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 1
+    assert "1 of 3 jobs failed" in proc.stderr
+    assert "dataset.n_features=0" in proc.stderr
+    assert _records(sweep) == ["dataset.n_features=2/dataset.n_train=60", "dataset.n_features=3/dataset.n_train=60"]
+    failure = json.loads((sweep / "dataset.n_features=0/dataset.n_train=60/failure.json").read_text())
+    assert failure["status"] == "failed" and "dataset.n_features=0" in failure["error"]
+    assert not (sweep / "dataset.n_features=0/dataset.n_train=60/metrics.json").exists()
+
+
+def test_an_interrupted_sweep_resumes_without_recomputing_done_jobs(run_cli, tmp_path):
+    sweep = tmp_path / "sweep"
+    run_cli("experiment=smoke", f"hydra.sweep.dir={sweep}", check=0)
+    done = _records(sweep)
+    lost = done[::3]  # as if the sweep had been killed before these finished
+    for job in lost:
+        (sweep / job / "metrics.json").unlink()
+    kept = {job: (sweep / job / "metrics.json").stat().st_mtime_ns for job in done if job not in lost}
+    proc = run_cli("experiment=smoke", f"hydra.sweep.dir={sweep}", check=0)
+    assert _records(sweep) == done
+    for job, mtime in kept.items():
+        assert (sweep / job / "metrics.json").stat().st_mtime_ns == mtime, f"{job} was recomputed"
+    assert proc.stdout.count("skipped (done)") == len(kept)
+
+
+def _outcomes(sweep):
+    out = {}
+    for job in _records(sweep):
+        rec = json.loads((sweep / job / "metrics.json").read_text())
+        rec.pop("fit_seconds")
+        out[job] = rec
+    return out
+
+
+def test_joblib_and_basic_launchers_give_identical_metrics(run_cli, tmp_path):
+    run_cli("experiment=smoke", f"hydra.sweep.dir={tmp_path / 'basic'}", check=0)
+    run_cli("experiment=smoke", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={tmp_path / 'joblib'}", check=0)
+    basic, joblib = _outcomes(tmp_path / "basic"), _outcomes(tmp_path / "joblib")
+    assert len(basic) == 8 and basic == joblib
+
+
+def test_submitit_local_runs_the_smoke_study(run_cli, tmp_path):
+    sweep = tmp_path / "sweep"
+    run_cli("experiment=smoke", "hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep}", check=0, timeout=600)
+    assert len(_records(sweep)) == 8
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["loss=foo"], "Could not find 'loss/foo'"),
+        (["outliers.fraction=0.7"], "outliers.fraction=0.7 is invalid; allowed: a number in [0, 0.5)"),
+        (["outliers.fraction=abc"], "Value 'abc' of type 'str' could not be converted to Float"),
+        (["model.max_iter=-1"], "model.max_iter=-1 is invalid; allowed: an int in the range [0, inf)"),
+        (["loss=huber", "loss.delta=0"], "loss.delta=0.0 is invalid; allowed: a finite real number in (0, inf)"),
+        (["dataset=csv", "dataset.path=missing.csv", "dataset.target=y"], "missing.csv: file not found"),
+        (["seed=-1"], "seed=-1 is invalid; allowed: an integer >= 0"),
+    ],
+)
+def test_bad_input_gives_one_clear_line_and_no_metrics(run_cli, tmp_path, overrides, message):
+    proc = run_cli(*overrides)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+    if "is invalid" in message or "file not found" in message:
+        [line] = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+        assert line.startswith("error: ")
+    assert not list(tmp_path.rglob("metrics.json"))
+
+
+def test_csv_with_text_in_a_numeric_column_is_one_clear_line(run_cli, tmp_path):
+    data = tmp_path / "bad.csv"
+    data.write_text("x1,x2,y\n1,2,3\n2,oops,5\n3,1,4\n4,2,6\n5,3,7\n")
+    proc = run_cli("dataset=csv", f"dataset.path={data.name}", "dataset.target=y", "dataset.test_size=0")
+    assert proc.returncode == 2
+    [line] = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert "bad.csv" in line and "x2" in line and "oops" in line
+    assert not list(tmp_path.rglob("metrics.json"))
