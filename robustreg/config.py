@@ -179,7 +179,11 @@ def _loss_conf(name, cls):
         except ValueError as exc:
             raise ConfigError(f"loss.{exc}") from None
 
-    return make_dataclass(f"{cls.__name__}Conf", fields, namespace={"__post_init__": post_init})
+    conf = make_dataclass(f"{cls.__name__}Conf", fields, namespace={"__post_init__": post_init})
+    # A module-level name, so that configs holding it can be pickled (worker processes).
+    conf.__module__ = __name__
+    globals()[conf.__name__] = conf
+    return conf
 
 
 #: One schema per registered loss, keyed by registry name.
