@@ -242,6 +242,12 @@ class ReferenceSolverConf:
     name: str = "sklearn_ols"
     params: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        from .reference import REFERENCE_SOLVERS
+
+        if self.name not in REFERENCE_SOLVERS:
+            _fail("model.name", self.name, ", ".join(REFERENCE_SOLVERS))
+
 
 # ------------------------------------------------------------------------- job
 @dataclass

@@ -38,12 +38,23 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from ._gd import Design, GramKernel, RowKernel, soft_threshold
 from .losses import LOSSES, L2Loss, Loss, get_loss
 
 __all__ = ["GDRegressor"]
+
+_BLAS = None
+
+
+def _blas_controller() -> ThreadpoolController:
+    # Made once: inspecting the loaded libraries costs milliseconds per call.
+    global _BLAS
+    if _BLAS is None:
+        _BLAS = ThreadpoolController()
+    return _BLAS
+
 
 #: The objective must not grow beyond this factor of its starting value.
 DIVERGENCE_FACTOR = 1e10
@@ -414,7 +425,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 raise ValueError(f"coef_reference has {ref.size} values; expected {d + 1} (intercept first) or {d}")
 
         t_start = time.perf_counter()
-        with threadpool_limits(limits=1, user_api="blas"):
+        # One BLAS thread: the kernel's matrix-vector products on tall blocks
+        # run several times slower with two OpenBLAS threads than with one.
+        with _blas_controller().limit(limits=1, user_api="blas"):
             self._fit(X, y, sw, loss, rng, coef_init, intercept_init, ref)
         self.fit_seconds_ = time.perf_counter() - t_start
         return self

@@ -31,6 +31,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
 
 from . import __version__
 from .config import GDConf, JobConf, ReferenceSolverConf, dataset_params
@@ -111,8 +112,11 @@ def _identity(spec: JobConf, job_dir: str, digest: str) -> dict:
     model = spec.model
     if isinstance(model, GDConf):
         model_params = model.estimator_params()
+        loss = {"name": spec.loss.name, "params": {k: v for k, v in vars(spec.loss).items() if k != "name"}}
     else:
         model_params = dict(model.params)
+        # A reference solver minimizes its own objective: the loss group does not apply.
+        loss = {"name": model.name, "params": {}}
     return {
         "schema_version": SCHEMA_VERSION,
         "study": spec.name,
@@ -128,7 +132,7 @@ def _identity(spec: JobConf, job_dir: str, digest: str) -> dict:
             "seed": o.seed,
             "params": outlier_params,
         },
-        "loss": {"name": spec.loss.name, "params": {k: v for k, v in vars(spec.loss).items() if k != "name"}},
+        "loss": loss,
         "model": {"name": model.name, "params": model_params},
     }
 
@@ -203,9 +207,12 @@ def _fit_and_measure(spec: JobConf):
         test_rmse = test_mae = None
     history = getattr(estimator, "history_", None) if has_history else None
     grad = history["grad_norm"].to_numpy() if history is not None and len(history) else None
-    objective = getattr(estimator, "objective_", None)
-    if objective is None:
-        objective = float(np.mean(get_loss(spec.loss.name).rho(y - X @ coef - intercept))) if finite else None
+    # Reference solvers minimize objectives of their own: none is recorded for them.
+    objective = getattr(estimator, "objective_", None) if has_history else None
+    if has_history:
+        converged = bool(estimator.converged_)
+    else:
+        converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     outcomes = {
         "status": "diverged" if diverged else "ok",
         "coef": coef,
@@ -220,7 +227,7 @@ def _fit_and_measure(spec: JobConf):
         "test_mae": test_mae,
         "train_objective": objective,
         "n_iter": int(np.max(getattr(estimator, "n_iter_", 0))),
-        "converged": bool(getattr(estimator, "converged_", True)),
+        "converged": converged,
         "diverged": diverged,
         "fit_seconds": fit_seconds,
         "lipschitz": getattr(estimator, "lipschitz_", None),

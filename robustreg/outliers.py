@@ -138,13 +138,16 @@ def inject(
 
         t_i = s_i\, m\, u + z_i, \qquad
         x_i \leftarrow \bar x + \operatorname{sd}(x) \odot t_i, \qquad
-        y_i \leftarrow \hat b_0 + x_i^\top \hat b_{1:d} + e_i + \sigma\, u^\top t_i .
+        y_i \leftarrow \hat b_0 + x_i^\top \hat b_{1:d} + e_i + m\,\sigma\, u^\top t_i .
 
     The corrupted rows follow the linear model
-    :math:`\hat b_0 + x^\top \hat b_{1:d} + \sigma\, u^\top ((x - \bar x) / \operatorname{sd}(x))`
-    (plus the clean residual), whose slopes differ from the clean fit; at
-    the cloud of leverage points its response is about :math:`m \sigma` away
-    from the clean fit.  The cloud sits :math:`m` standard deviations out, so
+    :math:`\hat b_0 + x^\top \hat b_{1:d} + m\,\sigma\, u^\top ((x - \bar x) / \operatorname{sd}(x))`
+    (plus the clean residual), whose slopes differ from the clean fit by
+    :math:`m\sigma/\operatorname{sd}(x)` along :math:`u`; at the cloud of
+    leverage points its response is about :math:`m^2 \sigma` away from the
+    clean fit.  So the points are bad leverage points for every magnitude:
+    the clean rows do not fit their plane, and a high-breakdown fit tells
+    the two planes apart.  The cloud sits :math:`m` standard deviations out, so
     the largest eigenvalue of :math:`X^\top X / n` grows (roughly by
     ``fraction`` times :math:`m^2` times a feature variance), which is what
     lowers the stable step size of gradient descent on the squared loss.
@@ -236,7 +239,9 @@ def inject(
         residual = y - (coef[0] + X @ coef[1:])
         t = signs[leverage, None] * magnitude * direction + spread[leverage]
         X_c[leverage] = centre + sd * t
-        y_c[leverage] = coef[0] + X_c[leverage] @ coef[1:] + residual[leverage] + sigma * (t @ direction)
+        # Slopes off by m sigma / sd(x) along u: bad leverage points that pull
+        # harder the further out they sit, instead of a bounded tilt.
+        y_c[leverage] = coef[0] + X_c[leverage] @ coef[1:] + residual[leverage] + magnitude * sigma * (t @ direction)
     return X_c, y_c, mask
 
 

@@ -133,7 +133,7 @@ def make_reference_solver(name: str, seed: int = 0, **params) -> BaseEstimator:
         parameter, a bad seed, or a parameter value scikit-learn rejects.
     """
     if not isinstance(name, str) or name not in REFERENCE_SOLVERS:
-        raise ConfigError(f"name={name!r} is invalid; allowed: {', '.join(REFERENCE_SOLVERS)}")
+        raise ConfigError(f"reference solver name={name!r} is invalid; allowed: {', '.join(REFERENCE_SOLVERS)}")
     solver = REFERENCE_SOLVERS[name]
     if not isinstance(seed, Integral) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"seed={seed!r} is invalid; allowed: an integer >= 0")

@@ -184,16 +184,17 @@ def test_leverage_points_lie_far_out_on_a_different_linear_model():
     dist = np.linalg.norm(t, axis=1)
     assert np.all(dist > m / 2) and np.median(dist) == pytest.approx(m, rel=0.2)
     # Different model: remove each row's clean residual, then the corrupted
-    # rows lie exactly on one hyperplane, about m * sigma off the clean fit.
+    # rows lie exactly on one hyperplane, about m^2 * sigma off the clean fit,
+    # with slopes off by m * sigma / sd(x) along one direction.
     b = _ols(X, y)
     e = y - (b[0] + X @ b[1:])
     z = y_c[mask] - e[mask]
     A = np.column_stack([np.ones(mask.sum()), X_c[mask]])
     g, *_ = np.linalg.lstsq(A, z, rcond=None)
     np.testing.assert_allclose(A @ g, z, atol=1e-8)
-    assert np.linalg.norm(g[1:] - b[1:]) > 0.1
+    assert np.linalg.norm((g[1:] - b[1:]) * X.std(axis=0)) == pytest.approx(m * sigma, rel=1e-8)
     off = np.abs(z - (b[0] + X_c[mask] @ b[1:]))
-    assert np.mean(off) == pytest.approx(m * sigma, rel=0.2)
+    assert np.mean(off) == pytest.approx(m**2 * sigma, rel=0.2)
 
 
 @pytest.mark.parametrize("share", [0.0, 0.3, 0.5, 1.0])
