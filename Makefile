@@ -11,7 +11,18 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-stamp
 
-.PHONY: help install test bench clean
+# The studies `make reproduce` runs, and where their job folders go.
+STUDIES := contamination convergence step_size real_data penalty
+RUNS := results/runs
+# Worker processes for a sweep (-1: every core).
+JOBS ?= -1
+STUDY ?= smoke
+# What a sweep's results depend on: change any of these and the study runs again
+# (jobs whose record holds the same config hash are skipped, so only changed jobs rerun).
+LIBRARY := $(shell find robustreg hydra_plugins -name '*.py' -o -name '*.csv') pyproject.toml \
+	$(wildcard conf/*.yaml conf/*/*.yaml conf/hydra/*/*.yaml) experiments/run.py
+
+.PHONY: help install test bench clean sweep report reproduce
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -30,6 +41,25 @@ test: $(INSTALLED) ## Run the test suite
 
 bench: $(INSTALLED) ## Print the speed benchmarks (ratios measured side by side)
 	$(PY) experiments/bench.py
+
+sweep: $(INSTALLED) ## Run one study's sweep: make sweep STUDY=contamination [JOBS=2]
+	$(PY) experiments/run.py experiment=$(STUDY) hydra.launcher.n_jobs=$(JOBS)
+
+report: $(INSTALLED) ## Write one study's tables, figures and report: make report STUDY=contamination
+	$(PY) experiments/report.py $(RUNS)/$(STUDY) --out results/$(STUDY) --index results
+
+# A study's sweep is complete when its sweeper exited 0 (every job done); the
+# stamp is written only then.  multirun.yaml is no such proof: Hydra writes it
+# before the first job runs.
+$(RUNS)/%/.complete: conf/experiment/%.yaml $(LIBRARY) | $(INSTALLED)
+	$(PY) experiments/run.py experiment=$* hydra.launcher.n_jobs=$(JOBS)
+	touch $@
+
+results/%/report.md: $(RUNS)/%/.complete experiments/report.py | $(INSTALLED)
+	$(PY) experiments/report.py $(RUNS)/$* --out results/$* --index results
+
+reproduce: $(INSTALLED) $(foreach s,$(STUDIES),results/$(s)/report.md) ## Install, run every default study and write its report
+	@echo "Reports: $(foreach s,$(STUDIES),results/$(s)/report.md); index: results/README.md"
 
 clean: ## Remove the environment, caches and raw job folders (keeps committed results)
 	rm -rf $(VENV) results/runs .pytest_cache build *.egg-info

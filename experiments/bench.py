@@ -15,10 +15,16 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
+import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 import tracemalloc
 import warnings
+from pathlib import Path
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -27,6 +33,7 @@ from robustreg import LOSSES, GDRegressor
 from robustreg.losses import get_loss
 
 CONVEX = ["l1", "l2", "smooth_l1", "huber", "pseudo_huber"]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _best(fn, repeat):
@@ -129,13 +136,88 @@ def bench_gd(sizes, repeat):
         print()
 
 
+TRIVIAL_APP = """
+import hydra
+
+@hydra.main(version_base="1.3", config_path=None, config_name=None)
+def main(cfg):
+    return 0
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def _timed(cmd, env=None, cwd=None):
+    t = time.perf_counter()
+    proc = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
+    return wall
+
+
+def _fit_seconds(sweep: Path) -> float:
+    return sum(json.loads(p.read_text())["fit_seconds"] for p in sweep.rglob("metrics.json"))
+
+
+def bench_sweeps(n_jobs_trivial, n_big):
+    """Per-job cost of the framework beside a trivial Hydra task, and a sweep of small fits end to end."""
+    print("## Sweeps: per-job cost beside Hydra's own, and a sweep of small fits end to end\n")
+    run = [sys.executable, str(ROOT / "experiments" / "run.py")]
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        env = {**os.environ, "ROBUSTREG_ROOT": str(tmp)}
+        app = tmp / "trivial.py"
+        app.write_text(TRIVIAL_APP)
+        n = n_jobs_trivial
+        # Start-up (imports, the first composition) is paid once per sweep: take the
+        # difference between a sweep of n jobs and one of a single job.
+        def per_job(cmd_for):
+            one = _timed(cmd_for(1, tmp / "a"), env=env, cwd=tmp)
+            many = _timed(cmd_for(n, tmp / "b"), env=env, cwd=tmp)
+            return (many - one) / (n - 1)
+
+        trivial = per_job(lambda k, d: [sys.executable, str(app), "-m", f"+x=range({k})", f"hydra.sweep.dir={d}"])
+        tiny = ["dataset.n_train=50", "dataset.n_test=10", "dataset.n_features=2", "model.max_iter=5", "model.record_history=false"]
+        rows = []
+        for label, launcher in [
+            ("robustreg, Hydra's basic launcher", ["hydra/launcher=basic"]),
+            ("robustreg, its own launcher, in process", ["hydra.launcher.n_jobs=1"]),
+            ("robustreg, its own launcher, 2 workers", ["hydra.launcher.n_jobs=2"]),
+        ]:
+            for d in ("a", "b"):
+                shutil.rmtree(tmp / d, ignore_errors=True)
+            cost = per_job(lambda k, d: run + ["-m", f"seed=range({k})", *tiny, *launcher, f"hydra.sweep.dir={d}"])
+            fits = _fit_seconds(tmp / "b") / n
+            rows.append((label, cost, fits))
+        print(f"trivial Hydra task, basic launcher: {trivial * 1e3:.1f} ms per job ({n} jobs)\n")
+        print("| sweep of tiny fits | wall per job (ms) | of which fitting (ms) | overhead beyond the trivial Hydra job (ms) |")
+        print("|---|---|---|---|")
+        for label, cost, fits in rows:
+            print(f"| {label} | {cost * 1e3:.1f} | {fits * 1e3:.1f} | {(cost - fits - trivial) * 1e3:+.1f} |")
+        print()
+        if n_big:
+            big = tmp / "big"
+            wall = _timed(run + ["-m", f"seed=range({n_big})", "dataset.n_train=2000", "dataset.n_test=200",
+                                 "dataset.n_features=10", "loss=huber", f"hydra.sweep.dir={big}"], env=env, cwd=tmp)
+            done = len(list(big.rglob("metrics.json")))
+            print(f"sweep of {n_big} fits (n_train = 2000, d = 10, huber), own launcher, all cores: "
+                  f"{wall:.1f} s end to end, {done} records; the same jobs through the basic launcher would take about "
+                  f"{n_big * (rows[0][1]) + _fit_seconds(big):.0f} s (its per-job cost above, plus these fits)\n")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes only (a smoke run)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--only", choices=["gd", "sweeps"], default=None)
     args = parser.parse_args(argv)
     sizes = [(10_000, 10)] if args.quick else [(1_000_000, 20), (10_000, 10)]
-    bench_gd(sizes, args.repeat)
+    if args.only in (None, "gd"):
+        bench_gd(sizes, args.repeat)
+    if args.only in (None, "sweeps"):
+        bench_sweeps(20 if args.quick else 100, 0 if args.quick else 1000)
 
 
 if __name__ == "__main__":

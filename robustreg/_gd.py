@@ -28,6 +28,9 @@ handled by a proximal step.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
 from .losses import HuberLoss, L1Loss, L2Loss, Loss, PseudoHuberLoss, SmoothL1Loss
@@ -87,6 +90,24 @@ _FUSED = {
     SmoothL1Loss: _fused_smooth_l1,
     PseudoHuberLoss: _fused_pseudo_huber,
 }
+
+
+# Threads for the row pass of large designs.  Below this size the pass is
+# dispatch-bound and threads only add overhead (and sweeps already run jobs
+# side by side).
+_THREADED_BYTES = 1 << 24
+_POOL = {"pid": None, "pool": None}
+
+
+def _pool_for(design):
+    """A thread pool and its size for this design, or (None, 1) for a serial pass."""
+    n_threads = min(os.cpu_count() or 1, len(design.blocks) // 4)
+    if n_threads < 2 or design.X.nbytes < _THREADED_BYTES:
+        return None, 1
+    if _POOL["pid"] != os.getpid():  # threads do not survive a fork: make them anew
+        _POOL["pool"] = ThreadPoolExecutor(max_workers=os.cpu_count(), thread_name_prefix="robustreg-gd")
+        _POOL["pid"] = os.getpid()
+    return _POOL["pool"], n_threads
 
 
 def _generic(loss, r, out):
@@ -204,6 +225,7 @@ class RowKernel:
         rows = max((b - a for a, b in design.blocks), default=0)
         self._r = np.empty(rows)
         self._psi = np.empty(rows)
+        self._extra = []  # buffers of the other threads
 
     def value_grad(self, theta, rows=None):
         """Return ``(objective, gradient)`` of the data term at ``theta``.
@@ -224,35 +246,75 @@ class RowKernel:
                 r *= inv_sigma
             total, psi, factor = self._fused(self.loss, r, self._psi)
             return total / D.sw_sum, self._finish(D.X.T @ psi, float(np.sum(psi)), factor, D.sw_sum, inv_sigma)
-        gX = np.zeros(D.d)
-        gsum = 0.0
-        total = 0.0
         if rows is None:
-            chunks = ((D.X[a:b], y[a:b], None if D.sw is None else D.sw[a:b]) for a, b in D.blocks)
             wsum = D.sw_sum
-        else:
-            chunks = [(D.X[rows], y[rows], None if D.sw is None else D.sw[rows])]
-            wsum = float(len(rows) if D.sw is None else np.sum(D.sw[rows]))
-        for Xb, yb, vb in chunks:
-            m = len(yb)
-            r = self._r[:m] if m <= len(self._r) else np.empty(m)
-            out = self._psi[:m] if m <= len(self._psi) else np.empty(m)
-            np.matmul(Xb, w, out=r)
-            np.subtract(yb, r, out=r)
-            if c:
-                r -= c
-            if inv_sigma != 1.0:
-                r *= inv_sigma
-            if vb is None:
-                part, psi, factor = self._fused(self.loss, r, out)
+            nb = len(D.blocks)
+            parts = np.empty(nb)
+            gXs = np.empty((nb, D.d))
+            gsums = np.empty(nb)
+            pool, n_threads = _pool_for(D)
+            if pool is None:
+                self._blocks(range(nb), w, c, inv_sigma, parts, gXs, gsums, self._r, self._psi)
             else:
-                # Weighted sums need rho itself; weights are rare on the hot path.
-                part = float(vb @ self.loss.rho(r))
-                psi, factor = self.loss.psi(r) * vb, 1.0
-            total += part
-            gX += factor * (Xb.T @ psi)
-            gsum += factor * float(np.sum(psi))
-        return total / wsum, self._finish(gX, gsum, 1.0, wsum, inv_sigma)
+                # Contiguous runs of blocks, one per thread, each with its own
+                # buffers; numpy releases the GIL inside the products and ufuncs.
+                cuts = np.linspace(0, nb, n_threads + 1).astype(int)
+                futures = [
+                    pool.submit(self._blocks, range(a, b), w, c, inv_sigma, parts, gXs, gsums, *self._buffers(k))
+                    for k, (a, b) in enumerate(zip(cuts[:-1], cuts[1:]))
+                ]
+                for f in futures:
+                    f.result()
+            # Summed in block order whatever the threads did: the same bits every time.
+            total = 0.0
+            gX = np.zeros(D.d)
+            gsum = 0.0
+            for k in range(nb):
+                total += parts[k]
+                gX += gXs[k]
+                gsum += gsums[k]
+            return total / wsum, self._finish(gX, gsum, 1.0, wsum, inv_sigma)
+        Xb, yb = D.X[rows], y[rows]
+        vb = None if D.sw is None else D.sw[rows]
+        wsum = float(len(rows) if D.sw is None else np.sum(vb))
+        part, gX, gsum = self._block(Xb, yb, vb, w, c, inv_sigma, np.empty(len(rows)), np.empty(len(rows)))
+        return part / wsum, self._finish(gX, gsum, 1.0, wsum, inv_sigma)
+
+    def _buffers(self, k):
+        if k == 0:
+            return self._r, self._psi
+        while len(self._extra) < k:
+            self._extra.append((np.empty_like(self._r), np.empty_like(self._psi)))
+        return self._extra[k - 1]
+
+    def _blocks(self, ks, w, c, inv_sigma, parts, gXs, gsums, rbuf, psibuf):
+        D, y = self.design, self.y
+        for k in ks:
+            a, b = D.blocks[k]
+            vb = None if D.sw is None else D.sw[a:b]
+            parts[k], gXs[k], gsums[k] = self._block(D.X[a:b], y[a:b], vb, w, c, inv_sigma, rbuf, psibuf)
+
+    def _block(self, Xb, yb, vb, w, c, inv_sigma, rbuf, psibuf):
+        """``(sum v rho(u), X_b^T v psi(u), sum v psi(u))`` for one block, u = (y - Xw - c)/sigma."""
+        m = len(yb)
+        r = rbuf[:m]
+        out = psibuf[:m]
+        np.matmul(Xb, w, out=r)
+        np.subtract(yb, r, out=r)
+        if c:
+            r -= c
+        if inv_sigma != 1.0:
+            r *= inv_sigma
+        if vb is None:
+            part, psi, factor = self._fused(self.loss, r, out)
+        else:
+            # Weighted sums need rho itself; weights are rare on the hot path.
+            part = float(vb @ self.loss.rho(r))
+            psi, factor = self.loss.psi(r) * vb, 1.0
+        gX = Xb.T @ psi
+        if factor != 1.0:
+            gX *= factor
+        return part, gX, factor * float(np.sum(psi))
 
     def _finish(self, gX, gsum, factor, wsum, inv_sigma):
         """Gradient in the optimizer's coordinates from X^T psi and sum(psi)."""

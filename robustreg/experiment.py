@@ -122,6 +122,7 @@ def _identity(spec: JobConf, job_dir: str, digest: str) -> dict:
         "study": spec.name,
         "job_dir": job_dir,
         "config_hash": digest,
+        "code_hash": code_hash(),
         "package_version": __version__,
         "seed": spec.seed,
         "dataset": {"name": spec.dataset.name, "params": dataset_params(spec.dataset)},
@@ -137,14 +138,33 @@ def _identity(spec: JobConf, job_dir: str, digest: str) -> dict:
     }
 
 
+_CODE_HASH: str | None = None
+
+
+def code_hash() -> str:
+    """SHA-256 of the library's own source files: a record made by other code is not reused."""
+    global _CODE_HASH
+    if _CODE_HASH is None:
+        root = Path(__file__).resolve().parent
+        h = hashlib.sha256()
+        for path in sorted(root.rglob("*")):
+            if path.suffix in (".py", ".csv") and "__pycache__" not in path.parts:
+                h.update(path.relative_to(root).as_posix().encode())
+                h.update(path.read_bytes())
+        _CODE_HASH = h.hexdigest()
+    return _CODE_HASH
+
+
 def read_done(job_path: Path, digest: str) -> dict | None:
-    """The record of a finished job with this config hash, or None."""
+    """The record of a finished job with this config hash (made by this code), or None."""
     path = Path(job_path) / METRICS
     try:
         record = json.loads(path.read_text())
     except (FileNotFoundError, ValueError):
         return None
-    return record if record.get("config_hash") == digest else None
+    if record.get("config_hash") != digest or record.get("code_hash") != code_hash():
+        return None
+    return record
 
 
 # ------------------------------------------------------------------------ fit

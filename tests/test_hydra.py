@@ -70,6 +70,14 @@ def test_every_experiment_composes_and_declares_its_grid(experiment):
     )
     jobs = sweeper.expand([f"experiment={experiment}"], OverridesParser.create())
     assert len(jobs) == int(stated.group(1))
+    # Every job composes into valid specs: one job per distinct set of keys and group choices.
+    seen = set()
+    for job in jobs:
+        shape = tuple(sorted(o.split("=")[0] if "." in o.split("=")[0] or o.startswith("seed=") else o for o in job))
+        if shape in seen:
+            continue
+        seen.add(shape)
+        OmegaConf.to_object(_compose(job))
     assert cfg.name == experiment or experiment.startswith(cfg.name)
     cfg = _compose([f"experiment={experiment}"])
     OmegaConf.to_object(cfg)
