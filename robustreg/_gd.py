@@ -173,7 +173,7 @@ class Design:
         G = np.empty((d + 1, d + 1))
         if sw is None:
             G[:d, :d] = X.T @ X
-            colsum = X.sum(axis=0)
+            colsum = X.sum(axis=0, dtype=np.float64)
             total = float(n)
         else:
             G[:d, :d] = 0.0
@@ -207,7 +207,7 @@ class Design:
 
     def residuals(self, theta, y):
         w, b = self.to_original(theta)
-        return y - self.X @ w - b
+        return y - self.X @ w.astype(self.X.dtype, copy=False) - b
 
 
 class RowKernel:
@@ -223,8 +223,9 @@ class RowKernel:
         self.sigma = 1.0
         self._fused = _FUSED.get(type(loss), _generic)
         rows = max((b - a for a, b in design.blocks), default=0)
-        self._r = np.empty(rows)
-        self._psi = np.empty(rows)
+        self.dtype = design.X.dtype
+        self._r = np.empty(rows, dtype=self.dtype)
+        self._psi = np.empty(rows, dtype=self.dtype)
         self._extra = []  # buffers of the other threads
 
     def value_grad(self, theta, rows=None):
@@ -234,6 +235,9 @@ class RowKernel:
         """
         D, y = self.design, self.y
         w, c = D.to_original(theta)
+        if self.dtype != np.float64:
+            # Products in the data's precision: no float64 copy of a block.
+            w = w.astype(self.dtype)
         inv_sigma = 1.0 / self.sigma
         if rows is None and D.sw is None and len(D.blocks) == 1:
             # The common small case, with as few numpy calls as possible.
@@ -245,7 +249,8 @@ class RowKernel:
             if inv_sigma != 1.0:
                 r *= inv_sigma
             total, psi, factor = self._fused(self.loss, r, self._psi)
-            return total / D.sw_sum, self._finish(D.X.T @ psi, float(np.sum(psi)), factor, D.sw_sum, inv_sigma)
+            gX = (D.X.T @ psi).astype(np.float64, copy=False)
+            return total / D.sw_sum, self._finish(gX, float(np.sum(psi, dtype=np.float64)), factor, D.sw_sum, inv_sigma)
         if rows is None:
             wsum = D.sw_sum
             nb = len(D.blocks)
@@ -277,7 +282,7 @@ class RowKernel:
         Xb, yb = D.X[rows], y[rows]
         vb = None if D.sw is None else D.sw[rows]
         wsum = float(len(rows) if D.sw is None else np.sum(vb))
-        part, gX, gsum = self._block(Xb, yb, vb, w, c, inv_sigma, np.empty(len(rows)), np.empty(len(rows)))
+        part, gX, gsum = self._block(Xb, yb, vb, w, c, inv_sigma, np.empty(len(rows), self.dtype), np.empty(len(rows), self.dtype))
         return part / wsum, self._finish(gX, gsum, 1.0, wsum, inv_sigma)
 
     def _buffers(self, k):
@@ -311,10 +316,10 @@ class RowKernel:
             # Weighted sums need rho itself; weights are rare on the hot path.
             part = float(vb @ self.loss.rho(r))
             psi, factor = self.loss.psi(r) * vb, 1.0
-        gX = Xb.T @ psi
+        gX = (Xb.T @ psi).astype(np.float64, copy=False)
         if factor != 1.0:
-            gX *= factor
-        return part, gX, factor * float(np.sum(psi))
+            gX = gX * factor
+        return part, gX, factor * float(np.sum(psi, dtype=np.float64))
 
     def _finish(self, gX, gsum, factor, wsum, inv_sigma):
         """Gradient in the optimizer's coordinates from X^T psi and sum(psi)."""

@@ -215,6 +215,7 @@ class GDConf:
     scale_update_every: Optional[int] = None
     record_history: bool = True
     verbose: int = 0
+    dtype: str = "float64"
 
     def __post_init__(self):
         from .estimator import GDRegressor

@@ -68,3 +68,15 @@ def test_l2_on_x_transpose_x_equals_the_row_pass(standardize, penalty):
         # the scale of the starting gradient (rounding is ~1e-16 of that scale).
         atol = 1e-12 * row.history_[col].abs().max()
         np.testing.assert_allclose(gram.history_[col], row.history_[col], rtol=1e-9, atol=atol, err_msg=col)
+
+
+@pytest.mark.parametrize("name", ["l1", "l2", "huber", "pseudo_huber"])
+def test_float32_pass_agrees_with_float64_to_single_precision(name):
+    X, y = _data(n=5000, seed=5)
+    kw = dict(max_iter=3000, tol=1e-7, n_iter_no_change=100)
+    f64 = GDRegressor(name, **kw).fit(X, y)
+    f32 = GDRegressor(name, dtype="float32", **kw).fit(X.astype(np.float32), y)
+    assert f32.coef_.dtype == np.float64  # parameters stay float64
+    scale = np.abs(f64.coef_).max()
+    np.testing.assert_allclose(f32.coef_, f64.coef_, atol=2e-3 * scale)
+    assert f32.objective_ == pytest.approx(f64.objective_, rel=1e-4)
