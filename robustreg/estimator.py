@@ -133,8 +133,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     tol : float, default=1e-6
         Stopping rule.  Smooth loss, full batch: stop when the norm of the
         gradient mapping :math:`\lVert\theta - \mathrm{prox}(\theta - \eta\nabla F)\rVert/\eta`
-        (the gradient without an L1 penalty) falls below ``tol`` times its
-        value at the start.  Otherwise (non-smooth loss, or mini-batches):
+        (the gradient without an L1 penalty) falls below ``tol`` times the
+        larger of its norms at the start and at zero coefficients (so that a
+        start close to the optimum, such as a robust start, does not make
+        the rule stricter).  Otherwise (non-smooth loss, or mini-batches):
         stop when the best objective has not decreased by more than
         ``tol * |best|`` during ``n_iter_no_change`` iterations.
     n_iter_no_change : int, default=20
@@ -572,6 +574,12 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             if smooth_full:
                 if grad0 is None:
                     grad0 = gnorm
+                    if np.any(point):
+                        # The scale of the problem: the gradient at zero coefficients.
+                        zero = np.zeros_like(point)
+                        _, g_zero = objective_grad(zero)
+                        gz = (zero - prox(zero - eta * g_zero, eta)) / eta if l1_strength else g_zero
+                        grad0 = max(grad0, float(np.linalg.norm(gz)))
                 if gnorm <= self.tol * grad0 or gnorm == 0.0:
                     converged = True
                     theta = point
