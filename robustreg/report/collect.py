@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +58,7 @@ NON_SETTING_COLUMNS = frozenset(OUTCOME_COLUMNS) | {
     "job_dir", "config_hash", "package_version", "seed", "dataset_seed", "outlier_seed",
     "loss", "loss_params", "model_params", "n_train", "n_test", "n_features",
     "reference_method", "n_corrupted", "coef", "intercept", "coef_reference", "coef_true",
-    "published", "known_outliers", "overrides", "convex", "redescending",
+    "published", "known_outliers", "overrides", "convex", "redescending", "dataset_args",
 }
 
 
@@ -164,7 +166,22 @@ def compact_params(params: dict | None, drop=()) -> str:
     """Parameters as one sorted, compact string, e.g. ``"beta=0.5, delta=1"``; ``""`` when none."""
     if not params:
         return ""
+    try:
+        key = (tuple(params.items()), tuple(drop))
+        return _compact_cached(key)
+    except TypeError:  # a list value: not hashable
+        return _compact(params, drop)
+
+
+def _compact(params: dict, drop) -> str:
     return ", ".join(f"{k}={_fmt_value(params[k])}" for k in sorted(params) if k not in drop)
+
+
+@lru_cache(maxsize=4096)
+def _compact_cached(key) -> str:
+    # Sweeps repeat the same few parameter sets thousands of times.
+    items, drop = key
+    return _compact(dict(items), drop)
 
 
 def _as_float(v):
@@ -205,6 +222,7 @@ def _identity_row(rec: dict) -> dict:
         "dataset": dataset.get("name"),
         "dataset_params": compact_params(dparams, drop=_REPLICATE_KEYS),
         "dataset_seed": dparams.get("seed"),
+        "dataset_args": dparams,
         "outliers": outliers.get("kind"),
         "fraction": _as_float(outliers.get("fraction")),
         "magnitude": _as_float(outliers.get("magnitude")),
@@ -225,12 +243,13 @@ def _metrics_row(rec: dict) -> dict:
     dataset = rec.get("dataset") or {}
     outliers = rec.get("outliers") or {}
     coef = rec.get("coef")
-    coef_arr = np.asarray([_as_float(c) for c in coef], dtype=float) if coef is not None else None
+    # Plain Python on a few numbers per job: numpy's per-call overhead dominates at 10,000 jobs.
+    coef_vals = [_as_float(c) for c in coef] if coef is not None else None
     published = rec.get("published") or {}
     mm = published.get("mm")
     mm_error = math.nan
-    if coef_arr is not None and mm is not None and len(mm) == len(coef_arr) + 1:
-        mm_error = float(np.linalg.norm(coef_arr - np.asarray(mm[1:], dtype=float)))
+    if coef_vals is not None and mm is not None and len(mm) == len(coef_vals) + 1:
+        mm_error = math.hypot(*(c - _as_float(m) for c, m in zip(coef_vals, mm[1:])))
     status = rec.get("status") or ("diverged" if rec.get("diverged") else "ok")
     row.update(
         status=status,
@@ -254,8 +273,8 @@ def _metrics_row(rec: dict) -> dict:
         fitted_scale=_as_float(rec.get("scale")),
         max_grad_norm=_as_float(rec.get("max_grad_norm")),
         final_grad_norm=_as_float(rec.get("final_grad_norm")),
-        n_zero_coef=int(np.sum(coef_arr == 0.0)) if coef_arr is not None else None,
-        coef_norm=float(np.linalg.norm(coef_arr)) if coef_arr is not None else math.nan,
+        n_zero_coef=sum(c == 0.0 for c in coef_vals) if coef_vals is not None else None,
+        coef_norm=math.hypot(*coef_vals) if coef_vals is not None else math.nan,
         mm_error=mm_error,
         n_warnings=len(rec.get("warnings") or ()),
         coef=coef,
@@ -301,24 +320,34 @@ def _loss_label(loss, loss_params, model, lparams) -> str:
     return f"{loss} ({shown})"
 
 
+_ABSENT = object()
+
+
 def _typed_column(values: list):
-    """One model-parameter column: numeric when every value is a number, else text (None -> "none")."""
-    present = [v for v in values if v is not None]
-    if present and all(isinstance(v, bool) for v in present) and len(present) == len(values):
-        return pd.array(values, dtype="boolean")
-    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
-        return pd.array([math.nan if v is None else float(v) for v in values], dtype="float64")
-    return pd.array([_fmt_value(v) for v in values], dtype=object)
+    """One model-parameter column.
+
+    Numeric when every value given is a number (``None`` -> NaN), boolean
+    when every one is a bool, else text (``None`` -> ``"none"``).  A job
+    whose model has no such parameter gets a missing value.
+    """
+    given = [v for v in values if v is not _ABSENT]
+    present = [v for v in given if v is not None]
+    if present and all(isinstance(v, bool) for v in present) and len(present) == len(given):
+        return pd.array([None if v is _ABSENT else v for v in values], dtype="boolean")
+    if present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+        return pd.array([math.nan if v is _ABSENT or v is None else float(v) for v in values], dtype="float64")
+    return pd.array([None if v is _ABSENT else _fmt_value(v) for v in values], dtype=object)
 
 
 def _find_records(sweep_dir: Path):
     """Relative folders holding metrics.json / failure.json / history.parquet, and sweep.json files."""
     metrics, failures, histories, sweeps = [], [], set(), []
     base = str(sweep_dir)
+    cut = len(base.rstrip(os.sep)) + 1
     for dirpath, dirnames, filenames in os.walk(base):
         dirnames.sort()
         names = set(filenames)
-        rel = os.path.relpath(dirpath, base).replace(os.sep, "/")
+        rel = dirpath[cut:].replace(os.sep, "/") if len(dirpath) >= cut else "."
         if METRICS in names:
             metrics.append(rel)
             if HISTORY in names:
@@ -335,38 +364,85 @@ def _read_json(path: str) -> dict:
         return json.loads(fh.read())
 
 
-def _read_histories(sweep_dir: Path, folders: list, progress) -> pd.DataFrame:
-    """One long table of the per-iteration histories, ``job_dir`` as a categorical column."""
+@lru_cache(maxsize=1)
+def _history_schema():
+    import pyarrow as pa
+
+    return pa.schema([(c, pa.int64() if c == "iteration" else pa.float64()) for c in HISTORY_COLUMNS])
+
+
+def _normalize_history(table):
+    """A history table with exactly the expected columns and types (missing ones as nulls)."""
+    import pyarrow as pa
+
+    cols = []
+    for field in _history_schema():
+        if field.name in table.column_names:
+            cols.append(table.column(field.name).cast(field.type))
+        else:
+            cols.append(pa.nulls(table.num_rows, field.type))
+    return pa.Table.from_arrays(cols, schema=_history_schema())
+
+
+def _read_history_chunk(sweep_dir: str, folders: list):
+    """Histories of a run of folders: (one Arrow table, rows per folder)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    tables, owners = [], []
-    for rel in progress(folders, desc="histories", unit="job"):
+    tables = []
+    for rel in folders:
         path = os.path.join(sweep_dir, rel, HISTORY)
         try:
-            # ParquetFile.read is a few times faster per small file than read_table.
-            table = pq.ParquetFile(path).read(use_threads=False)
+            with open(path, "rb") as fh:
+                data = fh.read()
+            # ParquetFile on an in-memory buffer is several times faster per small file than read_table.
+            table = pq.ParquetFile(pa.BufferReader(data)).read(use_threads=False)
         except (OSError, pa.ArrowException) as exc:
             raise ReportError(f"cannot read {rel}/{HISTORY}: {exc}".splitlines()[0]) from None
-        keep = [c for c in HISTORY_COLUMNS if c in table.column_names]
-        tables.append(table.select(keep))
-        owners.append(rel)
-    if not tables:
-        return pd.DataFrame(
-            {"job_dir": pd.Categorical([]), **{c: np.zeros(0, dtype=float) for c in HISTORY_COLUMNS}}
-        ).astype({"iteration": "int64"})
-    lengths = np.fromiter((t.num_rows for t in tables), dtype=np.int64, count=len(tables))
-    table = pa.concat_tables(tables, promote_options="permissive")
+        if table.schema != _history_schema():
+            table = _normalize_history(table)
+        tables.append(table)
+    lengths = [t.num_rows for t in tables]
+    return (pa.concat_tables(tables) if tables else None), lengths
+
+
+def _scan_histories(sweep_dir: str, folders: list):
+    """All histories in one multi-threaded Arrow scan: (table, rows per folder).
+
+    The scan returns the files' rows in the order of ``folders``; every
+    history starts at iteration 0, which is checked.  Should the scan fail
+    (an unreadable or unusual file), the files are read one by one, which
+    names the file at fault.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as pads
+
+    if not folders:
+        return None, []
+    paths = [os.path.join(sweep_dir, rel, HISTORY) for rel in folders]
+    try:
+        dataset = pads.dataset(paths, format="parquet", schema=_history_schema())
+        table = dataset.to_table()
+        lengths = [frag.metadata.num_rows for frag in dataset.get_fragments()]
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        first = table.column("iteration").take(pa.array(starts[np.asarray(lengths) > 0])).to_numpy()
+        if sum(lengths) == table.num_rows and not np.any(first != 0):
+            return table, lengths
+    except (pa.ArrowException, OSError, ValueError):
+        pass
+    return _read_history_chunk(sweep_dir, folders)
+
+
+def _finish_histories(folders: list, table, lengths: list) -> pd.DataFrame:
+    """One long table of the per-iteration histories, ``job_dir`` as a categorical column."""
+    if table is None:
+        frame = pd.DataFrame({c: np.zeros(0, dtype="int64" if c == "iteration" else float) for c in HISTORY_COLUMNS})
+        frame.insert(0, "job_dir", pd.Categorical([], categories=folders))
+        return frame
     frame = table.to_pandas()
-    for c in HISTORY_COLUMNS:
-        if c not in frame:
-            frame[c] = np.nan
-    codes = np.repeat(np.arange(len(owners), dtype=np.int32), lengths)
-    frame.insert(0, "job_dir", pd.Categorical.from_codes(codes, categories=owners))
-    frame["iteration"] = frame["iteration"].astype("int64")
-    for c in HISTORY_COLUMNS[1:]:
-        frame[c] = frame[c].astype("float64")
-    return frame[["job_dir", *HISTORY_COLUMNS]]
+    codes = np.repeat(np.arange(len(folders), dtype=np.int32), np.asarray(lengths, dtype=np.int64))
+    frame.insert(0, "job_dir", pd.Categorical.from_codes(codes, categories=folders))
+    return frame
 
 
 def _progress_factory(enabled: bool):
@@ -415,6 +491,17 @@ def collect(sweep_dir, progress: bool = True) -> Collection:
             "pass the folder of a sweep that has run"
         )
 
+    history_folders = sorted(history_dirs)
+    # The Arrow scan runs in C++ threads without the GIL, beside the JSON parsing here.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scan = pool.submit(_scan_histories, str(sweep_dir), history_folders)
+        rows, duplicates = _read_records(sweep_dir, metric_dirs, failure_dirs, wrap)
+        table, lengths = scan.result()
+    histories = _finish_histories(history_folders, table, lengths)
+    return _assemble(sweep_dir, rows, duplicates, sweep_dirs, histories)
+
+
+def _read_records(sweep_dir: Path, metric_dirs: list, failure_dirs: list, wrap):
     rows = []
     hashes = {}
     duplicates = 0
@@ -438,7 +525,10 @@ def collect(sweep_dir, progress: bool = True) -> Collection:
         row = _failure_row(rec)
         row["job_dir"] = rel
         rows.append(row)
+    return rows, duplicates
 
+
+def _assemble(sweep_dir: Path, rows: list, duplicates: int, sweep_dirs: list, histories: pd.DataFrame):
     # Expected jobs: the union of every sweep.json (job_dir relative to its own folder).
     expected_jobs: dict[str, str] = {}
     sweep_files = []
@@ -460,7 +550,6 @@ def collect(sweep_dir, progress: bool = True) -> Collection:
     expected = len(expected_jobs) + len(unexpected) if expected_jobs else len(found)
 
     runs = _build_runs(rows)
-    histories = _read_histories(sweep_dir, [r for r in runs["job_dir"] if r in history_dirs], wrap)
     return Collection(
         sweep_dir=sweep_dir,
         runs=runs,
@@ -509,7 +598,7 @@ def _build_runs(rows: list) -> pd.DataFrame:
     taken = set(runs.columns)
     for key in keys:
         col = key if key not in taken else f"model.{key}"
-        runs[col] = _typed_column([mp.get(key) for mp in model_params])
+        runs[col] = _typed_column([mp.get(key, _ABSENT) for mp in model_params])
     for col in ("converged", "diverged"):
         if col in runs:
             runs[col] = pd.array([None if v is None or v != v else bool(v) for v in runs[col]], dtype="boolean")

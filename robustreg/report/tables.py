@@ -29,6 +29,7 @@ __all__ = [
     "RANDOM_STATE",
     "clean_mask",
     "data_columns",
+    "label_varying",
     "median_interval",
     "optimizer_columns",
     "paired_table",
@@ -64,15 +65,33 @@ def varying(runs: pd.DataFrame, columns) -> list:
     return out
 
 
+def label_varying(runs: pd.DataFrame, columns) -> list:
+    """The columns among ``columns`` that take several values for one loss label.
+
+    A setting that only changes with the loss (Tukey's robust start, a
+    reference solver's own parameters) is part of what that loss label
+    stands for: it neither splits a summary row nor blocks a pairing.
+    Missing values (a parameter a model does not have) are ignored.
+    """
+    if "loss_label" not in runs:
+        return varying(runs, columns)
+    out = []
+    for c in columns:
+        if c in runs and c != "loss_label":
+            if runs.groupby("loss_label", dropna=False)[c].nunique(dropna=True).gt(1).any():
+                out.append(c)
+    return out
+
+
 def data_columns(runs: pd.DataFrame) -> list:
-    """The varying settings that describe the data (dataset, contamination)."""
-    return varying(runs, [c for c in DATA_SETTINGS if c in runs])
+    """The settings that describe the data (dataset, contamination) and vary for some loss."""
+    return label_varying(runs, [c for c in DATA_SETTINGS if c in runs])
 
 
 def optimizer_columns(runs: pd.DataFrame) -> list:
-    """The varying settings that are neither the data nor the loss: the model and its parameters."""
+    """The settings that are neither the data nor the loss (the model and its parameters) and vary for some loss."""
     skip = set(DATA_SETTINGS) | {"loss_label"}
-    return varying(runs, [c for c in setting_columns(runs) if c not in skip])
+    return label_varying(runs, [c for c in setting_columns(runs) if c not in skip])
 
 
 def clean_mask(runs: pd.DataFrame) -> pd.Series:
@@ -90,7 +109,7 @@ def _done(runs: pd.DataFrame) -> pd.DataFrame:
 
 def _errors(values) -> np.ndarray:
     """Parameter errors as floats, a non-finite error (NaN, None) counted as +inf."""
-    x = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
+    x = np.array(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
     x[~np.isfinite(x)] = np.inf
     return x
 
@@ -132,7 +151,10 @@ def summary_keys(runs: pd.DataFrame) -> list:
     """Group keys of the summary: the loss label, outlier kind, fraction and every other varying setting."""
     settings = setting_columns(runs)
     keys = ["loss_label", "outliers", "fraction"]
-    rest = [c for c in varying(runs, settings) if c not in keys]
+    # Settings that vary among the finished jobs; a failed job whose record
+    # lacks some of them forms its own row rather than widening the table.
+    done = _done(runs)
+    rest = [c for c in label_varying(done if len(done) else runs, settings) if c not in keys]
     return [k for k in keys if k in runs] + rest
 
 
@@ -185,8 +207,11 @@ def paired_values(runs: pd.DataFrame, label: str, baseline: str = BASELINE, valu
                   keys: list | None = None) -> pd.DataFrame:
     """Pair the jobs of loss ``label`` with the jobs of ``baseline`` on the same data and seed.
 
-    Gradient-descent jobs are paired with baseline jobs that share every
-    setting except the loss (same data, same optimizer settings, same seed).
+    Gradient-descent jobs are paired with baseline jobs that share the data,
+    the seed and every setting that varies for some loss (for example the
+    step size); settings tied to one loss (a robust start used only by
+    Tukey's loss) do not block a pair.  ``keys``, when given, replaces
+    those shared settings.
     A reference solver is paired with the exact least-squares solver
     (``sklearn_ols``) on the same data and seed when the study has it, else
     with the baseline jobs on the same data and seed when those use a single

@@ -1,0 +1,171 @@
+"""The report step: job records of a sweep -> tables, figures, claim verdicts and ``report.md``.
+
+>>> from robustreg.report import make_report
+>>> result = make_report("results/runs/contamination", "results/contamination")  # doctest: +SKIP
+
+writes, into the output folder:
+
+* ``runs.csv``: one row per job (done, failed and missing);
+* ``summary.csv``: per loss x outlier kind x fraction (x other varying settings);
+* ``paired.csv``: each loss against L2 on the same data and seed;
+* ``histories.parquet``: every recorded iteration of every job;
+* ``figures/*.png`` and ``figures/*.pdf``;
+* ``report.md`` (and ``report.json``, its digest for the index of studies).
+
+The sweep folder itself is only read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .collect import NON_SETTING_COLUMNS, Collection, NoRecordsError, ReportError, collect
+from .figures import Skipped, draw_figures
+from .markdown import REPORT_JSON, render_report, report_json, write_index
+from .style import style_map
+from .tables import DATA_SETTINGS, add_history_metrics, paired_table, setting_columns, summary_table, varying
+from .verdicts import CLAIMS, RULES, Verdict, evaluate_claims
+
+__all__ = [
+    "CLAIMS",
+    "RULES",
+    "Collection",
+    "NoRecordsError",
+    "Report",
+    "ReportError",
+    "Verdict",
+    "collect",
+    "evaluate_claims",
+    "make_report",
+    "paired_table",
+    "summary_table",
+    "write_index",
+    "write_tables",
+]
+
+FLOAT_FORMAT = "%.6g"
+_LIST_COLUMNS = ("coef", "coef_reference", "coef_true", "published", "known_outliers")
+
+
+@dataclass
+class Report:
+    """What :func:`make_report` produced."""
+
+    collection: Collection
+    out_dir: Path
+    runs: pd.DataFrame
+    summary: pd.DataFrame
+    paired: pd.DataFrame
+    verdicts: list
+    figures: list
+    skipped: list
+
+    @property
+    def files(self) -> list:
+        names = ["runs.csv", "summary.csv", "paired.csv", "histories.parquet", "report.md", REPORT_JSON]
+        return [self.out_dir / n for n in names] + [p for f in self.figures for p in f.files]
+
+
+def _csv(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_csv(path, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+
+
+def runs_for_csv(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs table as written to ``runs.csv``: model parameters only where they vary, lists as JSON."""
+    frame = runs.copy()
+    known = frame[frame["status"] != "missing"]
+    skip = set(DATA_SETTINGS) | {"loss_label"}
+    varying_params = set(varying(known, [c for c in setting_columns(known) if c not in skip]))
+    # Model parameters that never vary stay in the model_params string only.
+    constant = [c for c in frame.columns
+                if c not in NON_SETTING_COLUMNS and c not in DATA_SETTINGS and c not in ("loss_label", "model")
+                and c not in varying_params]
+    frame = frame.drop(columns=constant)
+    for c in ("coef", "coef_reference"):
+        if c in frame:
+            frame[c] = [json.dumps(v, separators=(",", ":")) if isinstance(v, list) else "" for v in frame[c]]
+    return frame.drop(columns=[c for c in ("coef_true", "published", "known_outliers", "dataset_args") if c in frame])
+
+
+def write_tables(runs: pd.DataFrame, summary: pd.DataFrame, paired: pd.DataFrame, histories: pd.DataFrame,
+                 out_dir: Path) -> None:
+    """Write ``runs.csv``, ``summary.csv``, ``paired.csv`` and ``histories.parquet`` into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _csv(runs_for_csv(runs), out_dir / "runs.csv")
+    _csv(summary, out_dir / "summary.csv")
+    _csv(paired, out_dir / "paired.csv")
+    histories.to_parquet(out_dir / "histories.parquet", index=False, compression="zstd")
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    path, folder = path.resolve(), folder.resolve()
+    return path == folder or folder in path.parents
+
+
+def make_report(sweep_dir, out_dir=None, progress: bool = True, index_dir=None, figures: bool = True) -> Report:
+    """Collect a sweep folder and write its tables, figures and ``report.md`` into ``out_dir``.
+
+    Parameters
+    ----------
+    sweep_dir : str or Path
+        The sweep folder (read only).
+    out_dir : str or Path or None
+        The report folder (created; must not lie inside ``sweep_dir``);
+        ``None`` is ``results/<study>`` under the current folder.
+    progress : bool, default=True
+        Show progress bars while collecting large sweeps.
+    index_dir : str or Path, optional
+        A results folder whose ``README.md`` index of studies is rewritten afterwards.
+    figures : bool, default=True
+        Draw the figures (False writes the tables and the report only).
+
+    Raises
+    ------
+    NoRecordsError
+        The sweep folder holds no job record (nothing is written).
+    ReportError
+        ``out_dir`` lies inside the sweep folder, or a record cannot be read.
+    """
+    sweep_dir = Path(sweep_dir)
+    if index_dir is not None and not Path(index_dir).is_dir():
+        # The index folder may be created by this report (--out results/NAME --index results).
+        if out_dir is None or not _inside(Path(out_dir), Path(index_dir)):
+            raise ReportError(f"--index {str(index_dir)!r} is not a folder; allowed: an existing results folder "
+                              "or one that holds --out")
+    if out_dir is not None and sweep_dir.is_dir() and _inside(Path(out_dir), sweep_dir):
+        raise ReportError(f"--out {str(out_dir)!r} lies inside the sweep folder {str(sweep_dir)!r}; "
+                          "allowed: a folder outside it (the records are never written to)")
+    coll = collect(sweep_dir, progress=progress)
+    out_dir = Path("results") / coll.study if out_dir is None else Path(out_dir)
+    if _inside(out_dir, sweep_dir):
+        raise ReportError(f"the report folder {str(out_dir)!r} lies inside the sweep folder {str(sweep_dir)!r}; "
+                          "pass --out with a folder outside it")
+    runs = add_history_metrics(coll.runs, coll.histories)
+    summary = summary_table(runs)
+    paired = paired_table(runs)
+    verdicts = evaluate_claims(runs)
+    styles = style_map(runs["loss_label"].dropna().unique())
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_tables(runs, summary, paired, coll.histories, out_dir)
+    if figures:
+        drawn, skipped = draw_figures(runs, coll.histories, out_dir, styles)
+    else:
+        drawn, skipped = [], [Skipped("all figures", "figures were not requested (--no-figures)")]
+    sweep_label = os.path.relpath(sweep_dir.resolve(), out_dir.resolve()).replace(os.sep, "/")
+    text = render_report(
+        study=coll.study, counts=coll.counts(), runs=runs, summary=summary, paired=paired, verdicts=verdicts,
+        figures=drawn, skipped=skipped, out_dir=out_dir, sweep_label=sweep_label,
+        sweep_files=coll.sweep_files, unexpected=coll.unexpected, duplicates=coll.duplicates,
+    )
+    (out_dir / "report.md").write_text(text)
+    (out_dir / REPORT_JSON).write_text(report_json(coll.study, coll.counts(), verdicts))
+    if index_dir is not None:
+        write_index(index_dir)
+    return Report(coll, out_dir, runs, summary, paired, verdicts, drawn, skipped)
