@@ -51,6 +51,9 @@ report: $(INSTALLED) ## Write one study's tables, figures and report: make repor
 # A study's sweep is complete when its sweeper exited 0 (every job done); the
 # stamp is written only then.  multirun.yaml is no such proof: Hydra writes it
 # before the first job runs.
+# Keep the stamps: make would otherwise delete them as intermediate files.
+.PRECIOUS: $(RUNS)/%/.complete
+
 $(RUNS)/%/.complete: conf/experiment/%.yaml $(LIBRARY) | $(INSTALLED)
 	$(PY) experiments/run.py experiment=$* hydra.launcher.n_jobs=$(JOBS)
 	touch $@

@@ -224,3 +224,21 @@ def test_csv_with_text_in_a_numeric_column_is_one_clear_line(run_cli, tmp_path):
     [line] = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert "bad.csv" in line and "x2" in line and "oops" in line
     assert not list(tmp_path.rglob("metrics.json"))
+
+
+def test_smoke_study_summary_regenerates_byte_for_byte(run_cli, tmp_path):
+    """Same config and seeds, same numbers: two independent sweeps and reports, identical tables."""
+    import subprocess
+    import sys
+
+    tables = []
+    for k, launcher in enumerate(["hydra.launcher.n_jobs=1", "hydra.launcher.n_jobs=2"]):
+        sweep, out = tmp_path / f"sweep{k}", tmp_path / f"report{k}"
+        run_cli("experiment=smoke", launcher, f"hydra.sweep.dir={sweep}", check=0)
+        subprocess.run(
+            [sys.executable, str(ROOT / "experiments" / "report.py"), str(sweep), "--out", str(out), "--no-figures", "--no-progress"],
+            check=True, capture_output=True,
+        )
+        tables.append({name: (out / name).read_bytes() for name in ("summary.csv", "paired.csv")})
+    assert tables[0]["summary.csv"].count(b"\n") > 4
+    assert tables[0] == tables[1]
