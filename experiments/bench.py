@@ -245,17 +245,53 @@ def bench_sweeps(n_jobs_trivial, n_big):
                   f"{n_big * (rows[0][1]) + _fit_seconds(big):.0f} s (its per-job cost above, plus these fits)\n")
 
 
+def bench_aggregation(n_records):
+    """Collect n_records job records with histories, as the report does."""
+    from robustreg.report import collect
+
+    print("## Aggregation: reading job records with histories into tables\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        env = {**os.environ, "ROBUSTREG_ROOT": str(tmp)}
+        src = tmp / "src"
+        # Histories of 300 iterations each, as a converging sweep writes.
+        subprocess.run([sys.executable, str(ROOT / "experiments" / "run.py"), "experiment=smoke", "model.tol=0",
+                        "model.n_iter_no_change=1000", f"hydra.sweep.dir={src}"],
+                       env=env, cwd=tmp, check=True, capture_output=True)
+        templates = [(json.loads(p.read_text()), (p.parent / "history.parquet").read_bytes()) for p in sorted(src.rglob("metrics.json"))]
+        sweep = tmp / "sweep"
+        rows = 0
+        for i in range(n_records):
+            rec, hist = templates[i % len(templates)]
+            job = f"copy={i // len(templates)}/{rec['job_dir']}"
+            folder = sweep / job
+            folder.mkdir(parents=True)
+            (folder / "metrics.json").write_text(json.dumps({**rec, "job_dir": job, "seed": i}))
+            (folder / "history.parquet").write_bytes(hist)
+        os.sync()
+        t = time.perf_counter()
+        coll = collect(sweep, progress=False)
+        first = time.perf_counter() - t
+        t = time.perf_counter()
+        coll = collect(sweep, progress=False)
+        second = time.perf_counter() - t
+        rows = len(coll.histories)
+        print(f"{n_records} records, {rows} history rows: collected in {first:.2f} s (first read), {second:.2f} s (again)\n")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes only (a smoke run)")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", choices=["gd", "sweeps"], default=None)
+    parser.add_argument("--only", choices=["gd", "sweeps", "aggregation"], default=None)
     args = parser.parse_args(argv)
     sizes = [(10_000, 10)] if args.quick else [(1_000_000, 20), (10_000, 10)]
     if args.only in (None, "gd"):
         bench_gd(sizes, args.repeat)
     if args.only in (None, "sweeps"):
         bench_sweeps(20 if args.quick else 100, 0 if args.quick else 1000)
+    if args.only in (None, "aggregation"):
+        bench_aggregation(500 if args.quick else 10_000)
 
 
 if __name__ == "__main__":

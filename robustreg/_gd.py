@@ -164,9 +164,17 @@ class Design:
         self.blocks = [(a, min(a + rows, self.n)) for a in range(0, self.n, rows)]
         # A design that fits in cache is dispatch-bound, and OpenBLAS's
         # matrix-vector products on short C-ordered rows run at half speed:
-        # one Fortran-ordered copy (one block, at most 2 MiB) halves both products.
-        if len(self.blocks) == 1 and not X.flags.f_contiguous:
-            self.X = np.asfortranarray(X)
+        # one Fortran-ordered copy (one block, at most 2 MiB) halves both
+        # products.  With a column of ones beside X, the intercept and
+        # sum(psi) come out of the same two products.
+        self.X_ones = None
+        if len(self.blocks) == 1:
+            ones = self.fit_intercept
+            self.X_ones = np.empty((self.n, d + int(ones)), dtype=X.dtype, order="F")
+            self.X_ones[:, :d] = X
+            if ones:
+                self.X_ones[:, d] = 1.0
+            self.X = self.X_ones[:, :d]  # a view, Fortran-ordered too
 
     def _raw_gram(self):
         X, sw, n, d = self.X, self.sw, self.n, self.d
@@ -239,18 +247,22 @@ class RowKernel:
             # Products in the data's precision: no float64 copy of a block.
             w = w.astype(self.dtype)
         inv_sigma = 1.0 / self.sigma
-        if rows is None and D.sw is None and len(D.blocks) == 1:
-            # The common small case, with as few numpy calls as possible.
+        if rows is None and D.sw is None and D.X_ones is not None:
+            # The common small case, with as few numpy calls as possible:
+            # r = y - [X 1] [w; c], then [X 1]^T psi = [X^T psi; sum psi].
             r = self._r
-            np.matmul(D.X, w, out=r)
+            wc = theta if (D.identity and self.dtype == np.float64) else (
+                np.append(w, c).astype(self.dtype) if D.fit_intercept else w
+            )
+            np.matmul(D.X_ones, wc, out=r)
             np.subtract(y, r, out=r)
-            if c:
-                r -= c
             if inv_sigma != 1.0:
                 r *= inv_sigma
             total, psi, factor = self._fused(self.loss, r, self._psi)
-            gX = (D.X.T @ psi).astype(np.float64, copy=False)
-            return total / D.sw_sum, self._finish(gX, float(np.sum(psi, dtype=np.float64)), factor, D.sw_sum, inv_sigma)
+            g_all = (D.X_ones.T @ psi).astype(np.float64, copy=False)
+            if D.fit_intercept:
+                return total / D.sw_sum, self._finish(g_all[: D.d], float(g_all[D.d]), factor, D.sw_sum, inv_sigma)
+            return total / D.sw_sum, self._finish(g_all, float(np.sum(psi, dtype=np.float64)), factor, D.sw_sum, inv_sigma)
         if rows is None:
             wsum = D.sw_sum
             nb = len(D.blocks)

@@ -204,7 +204,7 @@ class GDConf:
     batch_size: Optional[int] = None
     max_iter: int = 1000
     tol: float = 1e-6
-    n_iter_no_change: int = 20
+    n_iter_no_change: int = 100
     fit_intercept: bool = True
     standardize: bool = False
     penalty: Optional[str] = None

@@ -139,8 +139,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         the rule stricter).  Otherwise (non-smooth loss, or mini-batches):
         stop when the best objective has not decreased by more than
         ``tol * |best|`` during ``n_iter_no_change`` iterations.
-    n_iter_no_change : int, default=20
-        Window of the second stopping rule.
+    n_iter_no_change : int, default=100
+        Window of the second stopping rule.  Subgradient steps on L1 improve
+        the objective slowly while the coefficients still move on its flat
+        optimum: a short window stops them early.
     fit_intercept : bool, default=True
     standardize : bool, default=False
         Optimize over standardized features (centred when there is an
@@ -274,7 +276,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         batch_size=None,
         max_iter=1000,
         tol=1e-6,
-        n_iter_no_change=20,
+        n_iter_no_change=100,
         fit_intercept=True,
         standardize=False,
         penalty=None,
