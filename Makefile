@@ -51,18 +51,24 @@ report: $(INSTALLED) ## Write one study's tables, figures and report: make repor
 # A study's sweep is complete when its sweeper exited 0 (every job done); the
 # stamp is written only then.  multirun.yaml is no such proof: Hydra writes it
 # before the first job runs.
-# Keep the stamps: make would otherwise delete them as intermediate files.
-.PRECIOUS: $(RUNS)/%/.complete
+# Static pattern rules: every stamp is an explicit file, so a missing one (a
+# fresh clone) makes its study run again even where a committed report exists.
+SWEEPS := $(foreach s,$(STUDIES),$(RUNS)/$(s)/.complete)
+REPORTS := $(foreach s,$(STUDIES),results/$(s)/report.md)
+NPROC := $(shell nproc 2>/dev/null || echo 2)
 
-$(RUNS)/%/.complete: conf/experiment/%.yaml $(LIBRARY) | $(INSTALLED)
+$(SWEEPS): $(RUNS)/%/.complete: conf/experiment/%.yaml $(LIBRARY) | $(INSTALLED)
 	$(PY) experiments/run.py experiment=$* hydra.launcher.n_jobs=$(JOBS)
 	touch $@
 
-results/%/report.md: $(RUNS)/%/.complete experiments/report.py | $(INSTALLED)
-	$(PY) experiments/report.py $(RUNS)/$* --out results/$* --index results
+$(REPORTS): results/%/report.md: $(RUNS)/%/.complete experiments/report.py | $(INSTALLED)
+	$(PY) experiments/report.py $(RUNS)/$* --out results/$* --no-progress
 
-reproduce: $(INSTALLED) $(foreach s,$(STUDIES),results/$(s)/report.md) ## Install, run every default study and write its report
-	@echo "Reports: $(foreach s,$(STUDIES),results/$(s)/report.md); index: results/README.md"
+reproduce: $(INSTALLED) ## Install, run every default study and write its report
+	@# Two studies at a time: one study's report is drawn while the next one runs.
+	$(MAKE) --no-print-directory -j$(NPROC) $(REPORTS)
+	$(PY) -c "from robustreg.report import write_index; write_index('results')"
+	@echo "Reports: $(REPORTS); index: results/README.md"
 
 clean: ## Remove the environment, caches and raw job folders (keeps committed results)
 	rm -rf $(VENV) results/runs .pytest_cache build *.egg-info

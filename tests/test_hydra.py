@@ -242,3 +242,11 @@ def test_smoke_study_summary_regenerates_byte_for_byte(run_cli, tmp_path):
         tables.append({name: (out / name).read_bytes() for name in ("summary.csv", "paired.csv")})
     assert tables[0]["summary.csv"].count(b"\n") > 4
     assert tables[0] == tables[1]
+
+
+def test_a_job_whose_config_does_not_compose_fails_alone(run_cli, tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", "loss=l1,foo", "dataset.n_train=60", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 1
+    assert "1 of 2 jobs failed" in proc.stderr and "loss/foo" in proc.stderr
+    assert _records(sweep) == ["dataset.n_train=60/loss=l1"]

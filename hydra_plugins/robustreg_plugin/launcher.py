@@ -95,6 +95,17 @@ class JobRunner:
         return self.cache[key]
 
     def run(self, idx: int, overrides: List[str]) -> JobReturn:
+        try:
+            return self._run(idx, overrides)
+        except Exception as exc:  # the job's config could not be composed: the job fails, not the sweep
+            ret = JobReturn()
+            ret.overrides = list(overrides)
+            ret.status = JobStatus.FAILED
+            ret.return_value = exc
+            ret.working_dir = None
+            return ret
+
+    def _run(self, idx: int, overrides: List[str]) -> JobReturn:
         parsed = self._parse(overrides)
         simple = all(not o.is_hydra_override() and not o.is_sweep_override() and o.package is None for o in parsed)
         groups = [o for o in parsed if simple and self.loader.repository.group_exists(o.key_or_group)]

@@ -10,17 +10,18 @@ one (``hydra/sweeper=robustreg``, the default of robustreg's config):
   and every job's folder and overrides, so a report can tell missing jobs;
 * runs all jobs, then prints ``N of M jobs failed`` with their folders and
   exits with status 1 when any failed.
+
+It also takes several grids (``hydra.sweeper.grids``), run one after the
+other, for studies whose parts differ in more than one setting at once.
 """
 
-
+import itertools
 import json
 import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
-
-import itertools
 
 from hydra._internal.config_loader_impl import get_overrides_dirname
 from hydra.core.config_store import ConfigStore
