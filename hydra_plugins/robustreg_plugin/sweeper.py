@@ -61,9 +61,13 @@ def job_dirs(hydra_cfg, jobs: List[List[str]], parser: OverridesParser) -> List[
     if OmegaConf.to_container(hydra_cfg.sweep, resolve=False).get("subdir") != SUBDIR:
         return [None] * len(jobs)
     conf = hydra_cfg.job.config.override_dirname
+    parsed: Dict[str, Override] = {}  # the override grammar is slow; lines repeat across jobs
     out = []
     for job in jobs:
-        task = [o for o in parser.parse_overrides(job) if not o.is_hydra_override()]
+        for line in job:
+            if line not in parsed:
+                parsed[line] = parser.parse_override(line)
+        task = [parsed[line] for line in job if not parsed[line].is_hydra_override()]
         out.append(
             get_overrides_dirname(task, exclude_keys=list(conf.exclude_keys), item_sep=conf.item_sep, kv_sep=conf.kv_sep)
         )
