@@ -238,6 +238,11 @@ def bench_sweeps(n_jobs_trivial, n_big):
             print(f"| {label} | {cost * 1e3:.1f} | {fits * 1e3:.1f} | {(cost - fits - trivial) * 1e3:+.1f} |")
         print()
         if n_big:
+            study = tmp / "contamination"
+            wall = _timed(run + ["experiment=contamination", "hydra.launcher.n_jobs=-1", f"hydra.sweep.dir={study}"],
+                          env=env, cwd=tmp)
+            print(f"the contamination study ({len(list(study.rglob('metrics.json')))} jobs), own launcher, all cores: "
+                  f"{wall:.1f} s end to end\n")
             big = tmp / "big"
             wall = _timed(run + ["-m", f"seed=range({n_big})", "dataset.n_train=2000", "dataset.n_test=200",
                                  "dataset.n_features=10", "loss=huber", f"hydra.sweep.dir={big}"], env=env, cwd=tmp)

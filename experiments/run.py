@@ -25,7 +25,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from robustreg.config import ConfigError, CsvConf, JobConf
 from robustreg.datasets import DataError
-from robustreg.experiment import FAILURE, atomic_write_json, run_job
+from robustreg.experiment import FAILURE, atomic_write_json, one_blas_thread, run_job
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("robustreg.run")
@@ -77,7 +77,13 @@ def main(cfg: DictConfig):
         )
         raise
     try:
-        record = run_job(spec, job_path, job_dir)
+        if multirun:
+            # Jobs of a sweep may run side by side (joblib, submitit, robustreg's
+            # workers): each is held to one BLAS thread.
+            with one_blas_thread():
+                record = run_job(spec, job_path, job_dir)
+        else:
+            record = run_job(spec, job_path, job_dir)
     except Exception as exc:
         if not multirun:
             print(f"error: {_explain(exc)} (record: {job_path / FAILURE})", file=sys.stderr)

@@ -46,6 +46,13 @@ SCHEMA_VERSION = 1
 METRICS, FAILURE, HISTORY, CONFIG = "metrics.json", "failure.json", "history.parquet", "config.json"
 
 
+def one_blas_thread():
+    """A context in which BLAS runs on one thread: jobs of a sweep run side by side."""
+    from .estimator import _blas_controller
+
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
 # ------------------------------------------------------------------ file I/O
 def _clean(value):
     """JSON-safe plain values: numpy scalars and arrays to Python, non-finite floats to None."""
