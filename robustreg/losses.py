@@ -356,8 +356,26 @@ class PseudoHuberLoss(Loss):
 # ---------------------------------------------------------------------------
 
 
+class _RedescendingLoss(Loss):
+    """What the redescending losses with one width constant ``c`` share.
+
+    ``rho'' <= 1`` at zero is their supremum (each has rho ~ r^2 / 2 there).
+    """
+
+    convex = False
+    redescending = True
+    scale_dependent = True
+    curvature_bound = 1.0
+
+    def _set_width(self, c):
+        self.c = _check_param("c", c, low=0.0, low_inclusive=False)
+
+    def params(self):
+        return {"c": self.c}
+
+
 @register_loss("tukey")
-class TukeyBiweightLoss(Loss):
+class TukeyBiweightLoss(_RedescendingLoss):
     r"""Tukey's biweight (bisquare) loss, in the scaling of ``statsmodels``' ``TukeyBiweight``.
 
     With :math:`u = r / c`,
@@ -392,16 +410,8 @@ class TukeyBiweightLoss(Loss):
         Rejection point, ``c > 0``, in units of the error scale.
     """
 
-    convex = False
-    redescending = True
-    scale_dependent = True
-    curvature_bound = 1.0
-
     def __init__(self, c: float = 4.685):
-        self.c = _check_param("c", c, low=0.0, low_inclusive=False)
-
-    def params(self):
-        return {"c": self.c}
+        self._set_width(c)
 
     def rho(self, r):
         u2 = np.square(np.asarray(r, dtype=float) / self.c)
@@ -423,7 +433,7 @@ class TukeyBiweightLoss(Loss):
 
 
 @register_loss("welsch")
-class WelschLoss(Loss):
+class WelschLoss(_RedescendingLoss):
     r"""Welsch (Leclerc) loss, a Gaussian-shaped redescending loss.
 
     With :math:`u = r / c`,
@@ -455,16 +465,8 @@ class WelschLoss(Loss):
         Width, ``c > 0``, in units of the error scale.
     """
 
-    convex = False
-    redescending = True
-    scale_dependent = True
-    curvature_bound = 1.0
-
     def __init__(self, c: float = 2.985):
-        self.c = _check_param("c", c, low=0.0, low_inclusive=False)
-
-    def params(self):
-        return {"c": self.c}
+        self._set_width(c)
 
     def rho(self, r):
         u2 = np.square(np.asarray(r, dtype=float) / self.c)
@@ -484,7 +486,7 @@ class WelschLoss(Loss):
 
 
 @register_loss("cauchy")
-class CauchyLoss(Loss):
+class CauchyLoss(_RedescendingLoss):
     r"""Cauchy (Lorentzian) loss, the negative log-likelihood of a Cauchy error.
 
     With :math:`u = r / c`,
@@ -515,16 +517,8 @@ class CauchyLoss(Loss):
         Width, ``c > 0``, in units of the error scale.
     """
 
-    convex = False
-    redescending = True
-    scale_dependent = True
-    curvature_bound = 1.0
-
     def __init__(self, c: float = 2.385):
-        self.c = _check_param("c", c, low=0.0, low_inclusive=False)
-
-    def params(self):
-        return {"c": self.c}
+        self._set_width(c)
 
     def rho(self, r):
         u2 = np.square(np.asarray(r, dtype=float) / self.c)
@@ -543,7 +537,7 @@ class CauchyLoss(Loss):
 
 
 @register_loss("geman_mcclure")
-class GemanMcClureLoss(Loss):
+class GemanMcClureLoss(_RedescendingLoss):
     r"""Geman-McClure loss.
 
     With :math:`u = r / c`,
@@ -576,16 +570,8 @@ class GemanMcClureLoss(Loss):
         Width, ``c > 0``, in units of the error scale.
     """
 
-    convex = False
-    redescending = True
-    scale_dependent = True
-    curvature_bound = 1.0
-
     def __init__(self, c: float = 1.0):
-        self.c = _check_param("c", c, low=0.0, low_inclusive=False)
-
-    def params(self):
-        return {"c": self.c}
+        self._set_width(c)
 
     def rho(self, r):
         r = np.asarray(r, dtype=float)
