@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-stamp
 
 # The studies `make reproduce` runs, and where their job folders go.
-STUDIES := contamination convergence step_size real_data penalty
+STUDIES := real_data contamination step_size convergence penalty
 RUNS := results/runs
 # Worker processes for a sweep (-1: every core).
 JOBS ?= -1

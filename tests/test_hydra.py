@@ -250,3 +250,17 @@ def test_a_job_whose_config_does_not_compose_fails_alone(run_cli, tmp_path):
     assert proc.returncode == 1
     assert "1 of 2 jobs failed" in proc.stderr and "loss/foo" in proc.stderr
     assert _records(sweep) == ["dataset.n_train=60/loss=l1"]
+
+
+def test_a_killed_worker_fails_only_its_job(run_cli, tmp_path, monkeypatch):
+    """Hydra's joblib launcher ends the whole sweep when a worker is SIGKILLed; this launcher does not."""
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent / "plugins"))
+    sweep = tmp_path / "sweep"
+    proc = run_cli(
+        "-m", "seed=range(6)", "dataset.n_train=60", "hydra.launcher.n_jobs=2",
+        "+hydra.callbacks.killer._target_=killer.KillOnSeed", "+hydra.callbacks.killer.seed=2",
+        f"hydra.sweep.dir={sweep}",
+    )
+    assert proc.returncode == 1
+    assert "1 of 6 jobs failed" in proc.stderr and "worker process died" in proc.stderr
+    assert _records(sweep) == [f"dataset.n_train=60/seed={s}" for s in (0, 1, 3, 4, 5)]

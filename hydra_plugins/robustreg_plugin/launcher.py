@@ -105,15 +105,32 @@ class JobRunner:
             ret.working_dir = None
             return ret
 
-    def _run(self, idx: int, overrides: List[str]) -> JobReturn:
+    def _split(self, overrides: List[str]):
+        """(parsed overrides, group-choice key, value overrides), or a None key when only Hydra's own path fits."""
         parsed = self._parse(overrides)
         simple = all(not o.is_hydra_override() and not o.is_sweep_override() and o.package is None for o in parsed)
         groups = [o for o in parsed if simple and self.loader.repository.group_exists(o.key_or_group)]
         values = [o for o in parsed if o not in groups]
         # Values the hydra node interpolates (the study name) change the paths: compose in full.
         if not simple or any(o.is_add() or o.is_delete() or o.is_force_add() or o.key_or_group == "name" for o in values):
+            return parsed, None, values
+        return parsed, tuple(o.input_line for o in groups), values
+
+    def prime(self, jobs) -> None:
+        """Compose every job's base now, so that forked workers inherit them instead of each composing its own."""
+        for _, overrides in jobs:
+            try:
+                _, key, _ = self._split(overrides)
+                if key is not None:
+                    self._base(key)
+            except Exception:  # reported by the job itself when it runs
+                pass
+
+    def _run(self, idx: int, overrides: List[str]) -> JobReturn:
+        parsed, key, values = self._split(overrides)
+        if key is None:
             return self._run_hydra(idx, overrides)
-        base_task, hydra_cfg = self._base(tuple(o.input_line for o in groups))
+        base_task, hydra_cfg = self._base(key)
         task_cfg = copy.deepcopy(base_task)
         ConfigLoaderImpl._apply_overrides_to_config(values, task_cfg)
         h = hydra_cfg.hydra
@@ -217,7 +234,8 @@ class RobustregLauncher(Launcher):
         return self._launch_parallel(jobs, runner, n_jobs)
 
     def _launch_parallel(self, jobs, runner: JobRunner, n_jobs: int) -> List[JobReturn]:
-        # Forked workers share the imports and Hydra's state already set up here.
+        # Forked workers share the imports, Hydra's state and the composed bases.
+        runner.prime(jobs)
         _WORKER["runner"] = runner
         context = multiprocessing.get_context("fork")
         results: Dict[int, JobReturn] = {}

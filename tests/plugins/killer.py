@@ -1,0 +1,15 @@
+"""A Hydra callback for the tests: the job with one seed kills its own process, as the OOM killer would."""
+
+import os
+import signal
+
+from hydra.experimental.callback import Callback
+
+
+class KillOnSeed(Callback):
+    def __init__(self, seed: int):
+        self.seed = seed
+
+    def on_job_start(self, config, **kwargs):
+        if config.seed == self.seed:
+            os.kill(os.getpid(), signal.SIGKILL)
