@@ -330,6 +330,19 @@ def _objective_reference(runs: pd.DataFrame, histories: pd.DataFrame) -> pd.Seri
 _MAX_POINTS = 400
 
 
+def _clean_and_strongest(part: pd.DataFrame) -> list:
+    """Panels (title, rows): the clean jobs, then each outlier kind at its strongest contamination."""
+    panels = []
+    clean = part[clean_mask(part)]
+    if len(clean):
+        panels.append(("clean", clean))
+    for kind in sorted(part.loc[~clean_mask(part), "outliers"].dropna().unique()):
+        rows = part[(part["outliers"] == kind) & (part["fraction"] > 0)]
+        top = rows[rows["fraction"] == rows["fraction"].max()]
+        panels.append((f"{_kind_name(kind)}, fraction {top['fraction'].iloc[0]:g}", top))
+    return panels
+
+
 def _rows_of(hist: pd.DataFrame, positions: dict, jobs) -> pd.DataFrame:
     """The history rows of some jobs, through a job -> row positions index (no string scan per call)."""
     parts = [positions[j] for j in sorted(jobs) if j in positions]
@@ -437,14 +450,7 @@ def _grad_norm(runs: pd.DataFrame, histories: pd.DataFrame, out: _Out) -> None:
     facets = _facets(with_hist, exclude=("outliers", "fraction"))
     for facet in _capped(out, name, facets):
         part, desc, stem = facet.rows, facet.description, facet.stem(name, len(facets))
-        panels = []
-        clean = part[clean_mask(part)]
-        if len(clean):
-            panels.append(("clean", clean))
-        for kind in sorted(part.loc[~clean_mask(part), "outliers"].dropna().unique()):
-            rows = part[(part["outliers"] == kind) & (part["fraction"] > 0)]
-            top = rows[rows["fraction"] == rows["fraction"].max()]
-            panels.append((f"{_kind_name(kind)}, fraction {top['fraction'].iloc[0]:g}", top))
+        panels = _clean_and_strongest(part)
         fig = Figure(figsize=(max(7.0, 3.8 * len(panels) + 0.8), 4.4), layout="constrained")
         axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
         for ax, (head, rows) in zip(axes, panels):
@@ -486,14 +492,7 @@ def _step_map(runs: pd.DataFrame, out: _Out) -> None:
         part, desc, stem = facet.rows, facet.description, facet.stem(name, len(facets))
         if not label_varying(part, steps):
             continue
-        panels = []
-        clean = part[clean_mask(part)]
-        if len(clean):
-            panels.append(("clean", clean))
-        for kind in sorted(part.loc[~clean_mask(part), "outliers"].dropna().unique()):
-            rows = part[(part["outliers"] == kind) & (part["fraction"] > 0)]
-            top = rows[rows["fraction"] == rows["fraction"].max()]
-            panels.append((f"{_kind_name(kind)}, fraction {top['fraction'].iloc[0]:g}", top))
+        panels = _clean_and_strongest(part)
         labels = label_order(part["loss_label"].dropna().unique())
         cols = [s for s in order if s in set(part["_step"])]
         # One panel per row: the step axis stays wide enough for its numbers.
