@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..losses import LOSSES
+
 from .tables import CONFIDENCE, N_RESAMPLES, RANDOM_STATE, SETTLE_TOL, clean_mask, setting_columns
 from .verdicts import CLAIMS, VERDICTS
 
@@ -259,6 +261,14 @@ def render_report(*, study: str, counts: dict, runs: pd.DataFrame, summary: pd.D
     for v in verdicts:
         lines.append(f"- **{v.claim}**: " + v.rule.replace("\n", " "))
     lines += ["", "</details>", ""]
+    redescending = sorted(
+        {str(v) for v in runs.get("loss", pd.Series(dtype=object)).dropna() if v in LOSSES and LOSSES[v].redescending}
+    )
+    if redescending:
+        lines += [f"Redescending losses in this study ({', '.join(redescending)}) are non-convex: their fit depends "
+                  "on where gradient descent starts. They need a high-breakdown start (`model.init=lts` or `s`) and "
+                  "a robust scale (`model.scale=s`); started from least squares or L1 they stay near that start "
+                  "when there are bad leverage points.", ""]
 
     lines += ["## Parameter error by loss and contamination", "",
               f"`coef_error` is the Euclidean distance of the fitted slopes from the reference slopes "
