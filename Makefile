@@ -62,12 +62,11 @@ $(SWEEPS): $(RUNS)/%/.complete: conf/experiment/%.yaml $(LIBRARY) | $(INSTALLED)
 	touch $@
 
 $(REPORTS): results/%/report.md: $(RUNS)/%/.complete experiments/report.py | $(INSTALLED)
-	$(PY) experiments/report.py $(RUNS)/$* --out results/$* --no-progress
+	$(PY) experiments/report.py $(RUNS)/$* --out results/$* --index results --no-progress
 
 reproduce: $(INSTALLED) ## Install, run every default study and write its report
 	@# Two studies at a time: one study's report is drawn while the next one runs.
 	$(MAKE) --no-print-directory -j$(NPROC) $(REPORTS)
-	$(PY) -c "from robustreg.report import write_index; write_index('results')"
 	@echo "Reports: $(REPORTS); index: results/README.md"
 
 clean: ## Remove the environment, caches and raw job folders (keeps committed results)

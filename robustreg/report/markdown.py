@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+try:  # POSIX: reports written side by side serialize their index updates
+    import fcntl
+except ImportError:  # pragma: no cover - no folder locks elsewhere
+    fcntl = None
 
 from ..losses import LOSSES
 
@@ -353,8 +359,20 @@ def write_index(results_dir) -> Path:
 
     A study report is a folder holding ``report.md`` and ``report.json``.
     The line links the report and gives the job counts and verdict tally.
+    Reports written side by side each call this after writing their own
+    ``report.json``; a lock on the folder makes the last of them see all.
     """
     results_dir = Path(results_dir)
+    fd = os.open(results_dir, os.O_RDONLY)
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        return _write_index_locked(results_dir)
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _write_index_locked(results_dir: Path) -> Path:
     rows = []
     for sub in sorted(p for p in results_dir.iterdir() if p.is_dir()):
         digest = sub / REPORT_JSON
@@ -379,5 +397,7 @@ def write_index(results_dir) -> Path:
     else:
         text.append("_No study report yet._")
     path = results_dir / "README.md"
-    path.write_text("\n".join(text) + "\n")
+    tmp = results_dir / ".README.md.tmp"
+    tmp.write_text("\n".join(text) + "\n")
+    tmp.replace(path)
     return path
