@@ -31,8 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from threadpoolctl import threadpool_limits
 
-from robustreg import LOSSES, GDRegressor
-from robustreg.losses import get_loss
+from robustreg import GDRegressor
 
 CONVEX = ["l1", "l2", "smooth_l1", "huber", "pseudo_huber"]
 ROOT = Path(__file__).resolve().parents[1]

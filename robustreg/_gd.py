@@ -132,6 +132,8 @@ class Design:
         self.fit_intercept = fit_intercept
         self.p = self.d + int(fit_intercept)
         self.sw_sum = float(self.n if sample_weight is None else np.sum(sample_weight))
+        rows = max(64, _BLOCK_BYTES // max(1, X.itemsize * self.d))
+        self.blocks = [(a, min(a + rows, self.n)) for a in range(0, self.n, rows)]
         self.gram_raw = self._raw_gram()  # [X, 1]^T V [X, 1] / sum(v)
         d = self.d
         mean = self.gram_raw[d, :d] if fit_intercept else np.zeros(d)
@@ -160,8 +162,6 @@ class Design:
         self.lipschitz = float(np.linalg.eigvalsh(self.gram)[-1]) if self.p else 0.0
         #: No standardization: the optimizer's parameters are the coefficients.
         self.identity = not standardize
-        rows = max(64, _BLOCK_BYTES // max(1, 8 * d))
-        self.blocks = [(a, min(a + rows, self.n)) for a in range(0, self.n, rows)]
         # A design that fits in cache is dispatch-bound, and OpenBLAS's
         # matrix-vector products on short C-ordered rows run at half speed:
         # one Fortran-ordered copy (one block, at most 2 MiB) halves both
@@ -186,9 +186,8 @@ class Design:
         else:
             G[:d, :d] = 0.0
             colsum = np.zeros(d)
-            rows = max(64, _BLOCK_BYTES // max(1, 8 * d))
-            for a in range(0, n, rows):
-                Xb, vb = X[a : a + rows], sw[a : a + rows]
+            for a, b in self.blocks:  # block by block: no weighted copy of all of X
+                Xb, vb = X[a:b], sw[a:b]
                 G[:d, :d] += Xb.T @ (vb[:, None] * Xb)
                 colsum += vb @ Xb
             total = float(np.sum(sw))

@@ -27,7 +27,6 @@ converge in hundreds rather than hundreds of thousands of steps).
 from __future__ import annotations
 
 import math
-import time
 import warnings
 from numbers import Integral, Real
 
@@ -436,12 +435,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             elif ref.shape != (d,):
                 raise ValueError(f"coef_reference has {ref.size} values; expected {d + 1} (intercept first) or {d}")
 
-        t_start = time.perf_counter()
         # One BLAS thread: the kernel's matrix-vector products on tall blocks
         # run several times slower with two OpenBLAS threads than with one.
         with _blas_controller().limit(limits=1, user_api="blas"):
             self._fit(X, y, sw, loss, rng, coef_init, intercept_init, ref)
-        self.fit_seconds_ = time.perf_counter() - t_start
         return self
 
     def _fit(self, X, y, sw, loss, rng, coef_init, intercept_init, ref):
@@ -515,6 +512,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         no_improve = 0
         converged = diverged = False
         last_finite = theta.copy()
+        final_f = None
         f_limit = math.inf
         smooth_full = smooth and full_batch
         n_done = 0
@@ -554,7 +552,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             else:
                 new = self._epoch(kernel, theta, prev, eta, prox, l2_strength, d, n, batch, rng)
             if l1_strength:
-                gnorm = float(np.linalg.norm((point - prox(point - eta * g, eta)) / eta))
+                # Without heavy-ball momentum the step just taken is the proximal step from point.
+                stepped = new if (batch is None and extrap is point) else prox(point - eta * g, eta)
+                gnorm = float(np.linalg.norm((point - stepped) / eta))
             else:
                 gnorm = math.sqrt(gg)
             if t < n_hist:
@@ -584,9 +584,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                         grad0 = max(grad0, float(np.linalg.norm(gz)))
                 if gnorm <= self.tol * grad0 or gnorm == 0.0:
                     converged = True
-                    theta = point
+                    theta, final_f = point, f
                     break
-                best_f = min(best_f, f)
             elif no_improve >= self.n_iter_no_change:
                 converged = True
                 break
@@ -596,10 +595,11 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
         if not diverged and not smooth_full and best_f < math.inf:
             # Subgradient and stochastic steps are not monotone: keep the best iterate.
-            theta = best_theta
+            theta, final_f = best_theta, best_f
         self.coef_, self.intercept_ = design.to_original(theta)
         self.intercept_ = float(self.intercept_)
-        self.objective_ = float(objective_grad(theta)[0])
+        # The objective is known where the loop stopped at an evaluated point.
+        self.objective_ = float(objective_grad(theta)[0] if final_f is None else final_f)
         self.scale_ = float(sigma)
         self.n_iter_ = int(n_done)
         self.diverged_ = bool(diverged)

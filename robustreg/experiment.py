@@ -189,7 +189,11 @@ def _build_model(spec: JobConf):
 
 
 def _fit_and_measure(spec: JobConf):
-    """Build the data, inject outliers, fit, and measure.  Returns (outcomes, history)."""
+    """Build the data, inject outliers, fit, and measure.
+
+    Returns (outcomes, history, what the data turned out to be: added to the
+    record's ``dataset`` and ``outliers`` entries).
+    """
     ds = load_dataset(spec.dataset.name, **dataset_params(spec.dataset))
     o = spec.outliers
     X, y, mask = inject(
@@ -245,7 +249,6 @@ def _fit_and_measure(spec: JobConf):
         "coef": coef,
         "intercept": intercept,
         "coef_reference": ref,
-        "reference_method": ds.reference_method,
         "coef_true": ds.coef_true,
         "coef_error": coef_error,
         "intercept_error": abs(intercept - float(ref[0])),
@@ -264,14 +267,14 @@ def _fit_and_measure(spec: JobConf):
         "final_grad_norm": float(grad[-1]) if grad is not None else None,
         "published": {k: np.asarray(v) for k, v in (ds.published or {}).items()},
         "known_outliers": ds.known_outliers,
-        "n_train": ds.n_train,
-        "n_test": ds.n_test,
-        "n_features": ds.n_features,
-        "n_corrupted": int(mask.sum()),
-        "corrupted_rows": np.flatnonzero(mask),
         "warnings": [f"{w.category.__name__}: {w.message}" for w in caught],
     }
-    return outcomes, history
+    data = {
+        "dataset": {"n_train": ds.n_train, "n_test": ds.n_test, "n_features": ds.n_features,
+                    "reference_method": ds.reference_method},
+        "outliers": {"n_corrupted": int(mask.sum()), "corrupted_rows": np.flatnonzero(mask)},
+    }
+    return outcomes, history, data
 
 
 def run_job(spec: JobConf, job_path: Path, job_dir: str | None = None) -> dict:
@@ -306,12 +309,9 @@ def run_job(spec: JobConf, job_path: Path, job_dir: str | None = None) -> dict:
         return {**done, "skipped": True}
     identity = _identity(spec, job_dir if job_dir is not None else job_path.name, digest)
     try:
-        outcomes, history = _fit_and_measure(spec)
-        ds_meta = outcomes.pop("n_train"), outcomes.pop("n_test"), outcomes.pop("n_features")
-        identity["dataset"].update(
-            n_train=ds_meta[0], n_test=ds_meta[1], n_features=ds_meta[2], reference_method=outcomes.pop("reference_method")
-        )
-        identity["outliers"].update(n_corrupted=outcomes.pop("n_corrupted"), corrupted_rows=outcomes.pop("corrupted_rows"))
+        outcomes, history, data = _fit_and_measure(spec)
+        identity["dataset"].update(data["dataset"])
+        identity["outliers"].update(data["outliers"])
         record = {**identity, **outcomes}
         # A stale record of another config or an old failure must not outlive this run.
         for name in (METRICS, FAILURE, HISTORY):

@@ -1,6 +1,5 @@
 """scikit-learn's own estimator checks, for every registered loss."""
 
-import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from robustreg import LOSSES, GDRegressor

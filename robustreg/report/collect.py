@@ -376,11 +376,11 @@ def _normalize_history(table):
     import pyarrow as pa
 
     cols = []
-    for field in _history_schema():
-        if field.name in table.column_names:
-            cols.append(table.column(field.name).cast(field.type))
+    for col in _history_schema():
+        if col.name in table.column_names:
+            cols.append(table.column(col.name).cast(col.type))
         else:
-            cols.append(pa.nulls(table.num_rows, field.type))
+            cols.append(pa.nulls(table.num_rows, col.type))
     return pa.Table.from_arrays(cols, schema=_history_schema())
 
 

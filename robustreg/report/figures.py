@@ -343,6 +343,14 @@ def _clean_and_strongest(part: pd.DataFrame) -> list:
     return panels
 
 
+def _histories_of(done: pd.DataFrame, histories: pd.DataFrame):
+    """(history copy keyed by str job_dir, the done jobs that have one, job -> row positions)."""
+    hist = histories.copy()
+    hist["job_dir"] = hist["job_dir"].astype(str)
+    with_hist = done[done["job_dir"].isin(set(hist["job_dir"].unique()))]
+    return hist, with_hist, hist.groupby("job_dir", sort=False).indices
+
+
 def _rows_of(hist: pd.DataFrame, positions: dict, jobs) -> pd.DataFrame:
     """The history rows of some jobs, through a job -> row positions index (no string scan per call)."""
     parts = [positions[j] for j in sorted(jobs) if j in positions]
@@ -393,15 +401,11 @@ def _convergence(runs: pd.DataFrame, histories: pd.DataFrame, out: _Out) -> None
     if histories.empty:
         out.skip(name, "no job recorded a history (reference solvers only)")
         return
-    with_hist = done[done["job_dir"].isin(set(histories["job_dir"].astype(str).unique()))]
+    hist, with_hist, positions = _histories_of(done, histories)
     fstar = _objective_reference(with_hist, histories)
-    hist = histories.copy()
-    hist["job_dir"] = hist["job_dir"].astype(str)
     ref = fstar.reindex(hist["job_dir"]).to_numpy()
     with np.errstate(all="ignore"):
         hist["gap"] = (hist["objective"].to_numpy() - ref) / np.maximum(np.abs(ref), np.finfo(float).tiny)
-    info = with_hist.set_index("job_dir")
-    positions = hist.groupby("job_dir", sort=False).indices
     facets = _facets(with_hist, exclude=("outliers", "fraction"))
     for facet in _capped(out, name, facets):
         part, desc = facet.rows, facet.description
@@ -443,10 +447,7 @@ def _grad_norm(runs: pd.DataFrame, histories: pd.DataFrame, out: _Out) -> None:
     if histories.empty:
         out.skip(name, "no job recorded a history (reference solvers only)")
         return
-    hist = histories.copy()
-    hist["job_dir"] = hist["job_dir"].astype(str)
-    with_hist = done[done["job_dir"].isin(set(hist["job_dir"].unique()))]
-    positions = hist.groupby("job_dir", sort=False).indices
+    hist, with_hist, positions = _histories_of(done, histories)
     facets = _facets(with_hist, exclude=("outliers", "fraction"))
     for facet in _capped(out, name, facets):
         part, desc, stem = facet.rows, facet.description, facet.stem(name, len(facets))
