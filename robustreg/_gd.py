@@ -110,8 +110,16 @@ def _pool_for(design):
     return _POOL["pool"], n_threads
 
 
+# The compiled row pass (robustreg._compiled) takes over from this size of X
+# (C-ordered) up; COMPILED = False keeps the numpy pass everywhere.
+COMPILED = True
+_COMPILED_BYTES = 1 << 24
+_NO_WEIGHTS = np.empty(0)
+
+
 def _generic(loss, r, out):
-    return float(np.sum(loss.rho(r))), loss.psi(r), 1.0
+    # psi in the data's precision: a float64 psi would make X_b^T psi copy X_b to float64.
+    return float(np.sum(loss.rho(r))), loss.psi(r).astype(r.dtype, copy=False), 1.0
 
 
 class Design:
@@ -234,6 +242,20 @@ class RowKernel:
         self._r = np.empty(rows, dtype=self.dtype)
         self._psi = np.empty(rows, dtype=self.dtype)
         self._extra = []  # buffers of the other threads
+        # The compiled pass, for designs too large for cache (see robustreg._compiled).
+        self._compiled = None
+        X = design.X
+        if COMPILED and X.nbytes >= _COMPILED_BYTES and X.flags.c_contiguous and len(design.blocks) > 1:
+            try:
+                from . import _compiled
+            except ImportError:  # numba missing on this platform: the numpy pass
+                _compiled = None
+            if _compiled is not None:
+                self._compiled = _compiled.loss_code(loss)
+                self._compiled_pass = _compiled.block_pass
+                self._rows = design.blocks[0][1]
+                self._chunk = max(16, _compiled.CHUNK_BYTES // max(1, X.itemsize * design.d))
+                self.y = np.ascontiguousarray(y, dtype=self.dtype)
 
     def value_grad(self, theta, rows=None):
         """Return ``(objective, gradient)`` of the data term at ``theta``.
@@ -269,14 +291,18 @@ class RowKernel:
             gXs = np.empty((nb, D.d))
             gsums = np.empty(nb)
             pool, n_threads = _pool_for(D)
+            run = self._run_blocks
+            if self._compiled is not None:
+                run = self._run_blocks_compiled
+                w = np.ascontiguousarray(w, dtype=self.dtype)
             if pool is None:
-                self._blocks(range(nb), w, c, inv_sigma, parts, gXs, gsums, self._r, self._psi)
+                run(0, nb, w, c, inv_sigma, parts, gXs, gsums, 0)
             else:
                 # Contiguous runs of blocks, one per thread, each with its own
-                # buffers; numpy releases the GIL inside the products and ufuncs.
+                # buffers; numpy and the compiled pass release the GIL.
                 cuts = np.linspace(0, nb, n_threads + 1).astype(int)
                 futures = [
-                    pool.submit(self._blocks, range(a, b), w, c, inv_sigma, parts, gXs, gsums, *self._buffers(k))
+                    pool.submit(run, a, b, w, c, inv_sigma, parts, gXs, gsums, k)
                     for k, (a, b) in enumerate(zip(cuts[:-1], cuts[1:]))
                 ]
                 for f in futures:
@@ -303,12 +329,20 @@ class RowKernel:
             self._extra.append((np.empty_like(self._r), np.empty_like(self._psi)))
         return self._extra[k - 1]
 
-    def _blocks(self, ks, w, c, inv_sigma, parts, gXs, gsums, rbuf, psibuf):
+    def _run_blocks(self, k0, k1, w, c, inv_sigma, parts, gXs, gsums, thread):
         D, y = self.design, self.y
-        for k in ks:
+        rbuf, psibuf = self._buffers(thread)
+        for k in range(k0, k1):
             a, b = D.blocks[k]
             vb = None if D.sw is None else D.sw[a:b]
             parts[k], gXs[k], gsums[k] = self._block(D.X[a:b], y[a:b], vb, w, c, inv_sigma, rbuf, psibuf)
+
+    def _run_blocks_compiled(self, k0, k1, w, c, inv_sigma, parts, gXs, gsums, thread):
+        D, (code, const) = self.design, self._compiled
+        sw = _NO_WEIGHTS if D.sw is None else D.sw
+        self._compiled_pass(
+            D.X, self.y, sw, w, c, inv_sigma, code, const, self._rows, self._chunk, k0, k1, parts, gXs, gsums
+        )
 
     def _block(self, Xb, yb, vb, w, c, inv_sigma, rbuf, psibuf):
         """``(sum v rho(u), X_b^T v psi(u), sum v psi(u))`` for one block, u = (y - Xw - c)/sigma."""

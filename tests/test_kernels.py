@@ -3,8 +3,10 @@
 import numpy as np
 import pytest
 
+from sklearn.exceptions import ConvergenceWarning
+
 from robustreg import GDRegressor, LOSSES
-from robustreg import _gd
+from robustreg import _compiled, _gd
 
 
 def _data(n=3000, d=6, seed=0):
@@ -80,3 +82,124 @@ def test_float32_pass_agrees_with_float64_to_single_precision(name):
     scale = np.abs(f64.coef_).max()
     np.testing.assert_allclose(f32.coef_, f64.coef_, atol=2e-3 * scale)
     assert f32.objective_ == pytest.approx(f64.objective_, rel=1e-4)
+
+
+# --- the compiled row pass (robustreg._compiled) -------------------------------------
+
+COMPILED_LOSSES = ["l1", "l2", "huber", "smooth_l1", "pseudo_huber", "tukey", "geman_mcclure"]
+
+
+def _kernels(X, y, loss, sample_weight=None, standardize=True, sigma=1.0):
+    """The numpy and the compiled row pass on one many-block design."""
+    design = _gd.Design(X, sample_weight, True, standardize)
+    numpy_pass = _gd.RowKernel(design, y, loss)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_gd, "_COMPILED_BYTES", 0)
+        compiled = _gd.RowKernel(design, y, loss)
+    assert numpy_pass._compiled is None
+    for k in (numpy_pass, compiled):
+        k.sigma = sigma
+    return numpy_pass, compiled
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("name", COMPILED_LOSSES)
+def test_compiled_pass_equals_the_numpy_pass(name, weighted, monkeypatch):
+    monkeypatch.setattr(_gd, "_BLOCK_BYTES", 8 * 6 * 256)  # many blocks, several chunks each
+    monkeypatch.setattr(_compiled, "CHUNK_BYTES", 8 * 6 * 100)
+    X, y = _data()
+    sw = np.random.default_rng(1).uniform(0.2, 3.0, len(y)) if weighted else None
+    loss = LOSSES[name]()
+    numpy_pass, compiled = _kernels(X, y, loss, sw, sigma=1.7)
+    assert compiled._compiled is not None
+    theta = np.linspace(-1, 1, 7)
+    f0, g0 = numpy_pass.value_grad(theta)
+    f1, g1 = compiled.value_grad(theta)
+    assert f1 == pytest.approx(f0, rel=1e-12)
+    np.testing.assert_allclose(g1, g0, rtol=1e-11, atol=1e-13 * np.abs(g0).max())
+    # And both against rho and psi written out (unweighted).
+    if not weighted:
+        design = _gd.Design(X, None, True, False)
+        plain = _gd.RowKernel(design, y, loss)
+        with monkeypatch.context() as mp:
+            mp.setattr(_gd, "_COMPILED_BYTES", 0)
+            k = _gd.RowKernel(design, y, loss)
+        k.sigma = 1.7
+        f_ref, g_ref = _plain_value_grad(loss, X, y, theta, sigma=1.7)
+        f2, g2 = k.value_grad(theta)
+        assert plain._compiled is None and k._compiled is not None
+        assert f2 == pytest.approx(f_ref, rel=1e-12)
+        np.testing.assert_allclose(g2, g_ref, rtol=1e-11, atol=1e-14 * np.abs(g_ref).max())
+
+
+@pytest.mark.parametrize("name", COMPILED_LOSSES)
+def test_compiled_pass_in_float32_agrees_to_single_precision(name, monkeypatch):
+    monkeypatch.setattr(_gd, "_BLOCK_BYTES", 4 * 6 * 256)
+    X, y = _data()
+    X32 = X.astype(np.float32)
+    numpy_pass, compiled = _kernels(X32, y, LOSSES[name]())
+    assert compiled._compiled is not None and compiled.dtype == np.float32
+    theta = np.linspace(-1, 1, 7)
+    f0, g0 = numpy_pass.value_grad(theta)
+    f1, g1 = compiled.value_grad(theta)
+    assert f1 == pytest.approx(f0, rel=1e-5)
+    np.testing.assert_allclose(g1, g0, rtol=1e-4, atol=1e-5 * np.abs(g0).max())
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("name", ["l1", "huber", "pseudo_huber", "tukey"])
+def test_fit_with_the_compiled_pass_equals_the_plain_fit(name, monkeypatch):
+    """Whole fits (history included) agree to 1e-12 relative, threaded or not."""
+    X, y = _data(n=20_000, seed=4)
+    monkeypatch.setattr(_gd, "_BLOCK_BYTES", 8 * 6 * 500)
+    kw = dict(max_iter=200, tol=0.0, init="lstsq" if name == "tukey" else "zeros", momentum=0.9, nesterov=True)
+    monkeypatch.setattr(_gd, "COMPILED", False)
+    plain = GDRegressor(name, **kw).fit(X, y)
+    monkeypatch.setattr(_gd, "COMPILED", True)
+    monkeypatch.setattr(_gd, "_COMPILED_BYTES", 0)
+    calls = []
+    block_pass = _compiled.block_pass
+    monkeypatch.setattr(_compiled, "block_pass", lambda *args: (calls.append(1), block_pass(*args))[1])
+    fast = GDRegressor(name, **kw).fit(X, y)
+    assert len(calls) >= 200  # the fit did run on the compiled pass
+    np.testing.assert_allclose(fast.coef_, plain.coef_, rtol=1e-12)
+    assert fast.intercept_ == pytest.approx(plain.intercept_, rel=1e-12)
+    assert fast.n_iter_ == plain.n_iter_
+    np.testing.assert_allclose(fast.history_["objective"], plain.history_["objective"], rtol=1e-12)
+    # Threads change nothing: each block is summed on its own, blocks in order.
+    monkeypatch.setattr(_gd, "_THREADED_BYTES", 0)
+    monkeypatch.setattr(_gd.os, "cpu_count", lambda: 3)
+    threaded = GDRegressor(name, **kw).fit(X, y)
+    assert np.array_equal(threaded.coef_, fast.coef_) and threaded.intercept_ == fast.intercept_
+
+
+def test_compiled_pass_lets_nan_and_inf_through(monkeypatch):
+    """A diverging fit on the compiled pass is seen as diverged, as on the numpy pass."""
+    monkeypatch.setattr(_gd, "_BLOCK_BYTES", 8 * 6 * 256)
+    X, y = _data()
+    _, compiled = _kernels(X, y, LOSSES["huber"]())
+    with np.errstate(all="ignore"):
+        f, g = compiled.value_grad(np.full(7, np.nan))
+        assert np.isnan(f) and np.all(np.isnan(g))
+        f, _ = compiled.value_grad(np.full(7, np.inf))
+        assert not np.isfinite(f)
+    monkeypatch.setattr(_gd, "_COMPILED_BYTES", 0)
+    model = GDRegressor("l2", learning_rate="constant", eta0=10.0, max_iter=500)
+    model._use_gram = False  # the row pass, compiled
+    with pytest.warns(ConvergenceWarning, match="diverged"):
+        model.fit(X, y)
+    assert model.diverged_ and np.all(np.isfinite(model.coef_))
+
+
+def test_losses_without_a_compiled_form_keep_the_numpy_pass(monkeypatch):
+    monkeypatch.setattr(_gd, "_COMPILED_BYTES", 0)
+    monkeypatch.setattr(_gd, "_BLOCK_BYTES", 8 * 6 * 256)
+    X, y = _data()
+    design = _gd.Design(X, None, True, False)
+    for name in ["welsch", "cauchy", "barron"]:
+        assert _gd.RowKernel(design, y, LOSSES[name]())._compiled is None
+    assert _gd.RowKernel(design, y, LOSSES["smooth_l1"](beta=0.0))._compiled == (_compiled._L1, 0.0)
+    # Fortran-ordered designs and COMPILED = False keep it too.
+    assert _gd.RowKernel(_gd.Design(np.asfortranarray(X), None, True, False), y, LOSSES["huber"]())._compiled is None
+    monkeypatch.setattr(_gd, "COMPILED", False)
+    assert _gd.RowKernel(design, y, LOSSES["huber"]())._compiled is None
