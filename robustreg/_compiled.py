@@ -25,10 +25,6 @@ from numba import njit
 
 from .losses import GemanMcClureLoss, HuberLoss, L1Loss, L2Loss, PseudoHuberLoss, SmoothL1Loss, TukeyBiweightLoss
 
-# Bytes of X per chunk: the chunk stays in the core's L2 cache between the two
-# products.
-CHUNK_BYTES = 1 << 18
-
 # Loss codes of the element loop.
 _L1, _L2, _HUBER, _SMOOTH_L1, _PSEUDO_HUBER, _TUKEY, _GEMAN_MCCLURE = range(7)
 
@@ -95,70 +91,113 @@ def _rho_psi(code, x, a, one):
     return half * x * x / den, x / (den * den)
 
 
-@njit(**_FLAGS)
-def _chunk_loss(code, a, y, i0, r, q, m, shift, inv_sigma):
-    """Turn ``r = X_c w`` into psi(u) in place, u = (y - r - shift) * inv_sigma; rho(u) into q.
+@njit(inline="always", **_FLAGS)
+def _row(code, a, one, yi, xw, shift, inv_sigma, sw, i):
+    """``(v rho(u), v psi(u))`` of row ``i``, u = (y_i - x_i w - shift) * inv_sigma.
 
-    Returns ``(sum rho, sum psi)`` of the chunk.
+    ``sw`` is None for unit weights: a type of its own, so the test below is
+    settled at compile time.
     """
-    one = r.dtype.type(1.0)
-    tot = r.dtype.type(0.0)
-    gs = r.dtype.type(0.0)
-    for j in range(m):
-        rho, psi = _rho_psi(code, (y[i0 + j] - r[j] - shift) * inv_sigma, a, one)
-        q[j] = rho
-        r[j] = psi
-        tot += rho
-        gs += psi
+    rho, psi = _rho_psi(code, (yi - xw - shift) * inv_sigma, a, one)
+    if sw is not None:
+        v = sw[i]
+        return v * rho, v * psi
+    return rho, psi
+
+
+@njit(**_FLAGS)
+def _rows_by_2(X, y, sw, w, shift, inv_sigma, code, a, lo, hi, g):
+    """Rows ``lo <= i < hi`` two at a time: ``(sum v rho, sum v psi)``, and ``g += X^T v psi``."""
+    d = X.shape[1]
+    one = X.dtype.type(1.0)
+    zero = X.dtype.type(0.0)
+    tot = 0.0
+    gs = 0.0
+    acc = np.zeros(d, dtype=X.dtype)  # local: the compiler knows it aliases nothing
+    i = lo
+    while i + 2 <= hi:
+        s0 = zero
+        s1 = zero
+        for j in range(d):
+            s0 += X[i, j] * w[j]
+            s1 += X[i + 1, j] * w[j]
+        r0, p0 = _row(code, a, one, y[i], s0, shift, inv_sigma, sw, i)
+        r1, p1 = _row(code, a, one, y[i + 1], s1, shift, inv_sigma, sw, i + 1)
+        tot += r0 + r1
+        gs += p0 + p1
+        for j in range(d):
+            acc[j] += p0 * X[i, j] + p1 * X[i + 1, j]
+        i += 2
+    while i < hi:
+        s0 = zero
+        for j in range(d):
+            s0 += X[i, j] * w[j]
+        r0, p0 = _row(code, a, one, y[i], s0, shift, inv_sigma, sw, i)
+        tot += r0
+        gs += p0
+        for j in range(d):
+            acc[j] += p0 * X[i, j]
+        i += 1
+    for j in range(d):
+        g[j] += acc[j]
     return tot, gs
 
 
 @njit(**_FLAGS)
-def _weigh(q, p, sw, i0, m):
-    """``(sum v rho, sum v psi)`` of a chunk, with ``p`` scaled by the weights ``v`` in place."""
-    tot = q.dtype.type(0.0)
-    gs = q.dtype.type(0.0)
-    for j in range(m):
-        v = sw[i0 + j]
-        tot += v * q[j]
-        p[j] = v * p[j]
-        gs += p[j]
-    return tot, gs
+def _rows_by_4(X, y, sw, w, shift, inv_sigma, code, a, lo, hi, g):
+    """As :func:`_rows_by_2`, four rows at a time (for float32, whose vector lanes are twice as many)."""
+    d = X.shape[1]
+    one = X.dtype.type(1.0)
+    zero = X.dtype.type(0.0)
+    tot = 0.0
+    gs = 0.0
+    acc = np.zeros(d, dtype=X.dtype)
+    i = lo
+    while i + 4 <= hi:
+        s0 = zero
+        s1 = zero
+        s2 = zero
+        s3 = zero
+        for j in range(d):
+            s0 += X[i, j] * w[j]
+            s1 += X[i + 1, j] * w[j]
+            s2 += X[i + 2, j] * w[j]
+            s3 += X[i + 3, j] * w[j]
+        r0, p0 = _row(code, a, one, y[i], s0, shift, inv_sigma, sw, i)
+        r1, p1 = _row(code, a, one, y[i + 1], s1, shift, inv_sigma, sw, i + 1)
+        r2, p2 = _row(code, a, one, y[i + 2], s2, shift, inv_sigma, sw, i + 2)
+        r3, p3 = _row(code, a, one, y[i + 3], s3, shift, inv_sigma, sw, i + 3)
+        tot += (r0 + r1) + (r2 + r3)
+        gs += (p0 + p1) + (p2 + p3)
+        for j in range(d):
+            acc[j] += (p0 * X[i, j] + p1 * X[i + 1, j]) + (p2 * X[i + 2, j] + p3 * X[i + 3, j])
+        i += 4
+    for j in range(d):
+        g[j] += acc[j]
+    t, s = _rows_by_2(X, y, sw, w, shift, inv_sigma, code, a, i, hi, g)
+    return tot + t, gs + s
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def block_pass(X, y, sw, w, c, inv_sigma, code, const, rows, chunk, k0, k1, parts, gXs, gsums):
+def block_pass(X, y, sw, w, c, inv_sigma, code, const, rows, k0, k1, parts, gXs, gsums):
     """Fill ``parts[k], gXs[k], gsums[k]`` for the blocks ``k0 <= k < k1`` of ``rows`` rows.
 
-    ``sw`` is an empty array for unit weights.  Within a block, chunks of
-    ``chunk`` rows go through ``r = X_c w``, the loss, and ``X_c^T psi``;
-    sums run in float64 across chunks.
+    ``sw`` is None for unit weights.  Each row is read once: its residual, its
+    loss and its share of ``X^T psi`` are computed while it is in registers, a
+    few rows at a time.  Releases the GIL.
     """
     n, d = X.shape
     dt = X.dtype.type
-    r = np.empty(chunk, dtype=X.dtype)
-    q = np.empty(chunk, dtype=X.dtype)
-    cc = dt(c)
-    s = dt(inv_sigma)
-    a0 = dt(const)
-    weighted = sw.shape[0] > 0
+    g = np.empty(d, dtype=X.dtype)
     for k in range(k0, k1):
         a = k * rows
         b = min(a + rows, n)
-        part = 0.0
-        gsum = 0.0
-        g = np.zeros(d)
-        for i0 in range(a, b, chunk):
-            m = min(chunk, b - i0)
-            Xc = X[i0 : i0 + m]
-            rc = r[:m]
-            np.dot(Xc, w, rc)
-            tot, gs = _chunk_loss(code, a0, y, i0, r, q, m, cc, s)
-            if weighted:
-                tot, gs = _weigh(q, r, sw, i0, m)
-            part += tot
-            gsum += gs
-            g += np.dot(Xc.T, rc)
+        g[:] = 0
+        if X.itemsize == 8:
+            part, gsum = _rows_by_2(X, y, sw, w, dt(c), dt(inv_sigma), code, dt(const), a, b, g)
+        else:
+            part, gsum = _rows_by_4(X, y, sw, w, dt(c), dt(inv_sigma), code, dt(const), a, b, g)
         parts[k] = part
         gsums[k] = gsum
-        gXs[k, :] = g
+        for j in range(d):
+            gXs[k, j] = g[j]

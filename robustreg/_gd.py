@@ -114,7 +114,6 @@ def _pool_for(design):
 # (C-ordered) up; COMPILED = False keeps the numpy pass everywhere.
 COMPILED = True
 _COMPILED_BYTES = 1 << 24
-_NO_WEIGHTS = np.empty(0)
 
 
 def _generic(loss, r, out):
@@ -254,7 +253,6 @@ class RowKernel:
                 self._compiled = _compiled.loss_code(loss)
                 self._compiled_pass = _compiled.block_pass
                 self._rows = design.blocks[0][1]
-                self._chunk = max(16, _compiled.CHUNK_BYTES // max(1, X.itemsize * design.d))
                 self.y = np.ascontiguousarray(y, dtype=self.dtype)
 
     def value_grad(self, theta, rows=None):
@@ -339,9 +337,8 @@ class RowKernel:
 
     def _run_blocks_compiled(self, k0, k1, w, c, inv_sigma, parts, gXs, gsums, thread):
         D, (code, const) = self.design, self._compiled
-        sw = _NO_WEIGHTS if D.sw is None else D.sw
         self._compiled_pass(
-            D.X, self.y, sw, w, c, inv_sigma, code, const, self._rows, self._chunk, k0, k1, parts, gXs, gsums
+            D.X, self.y, D.sw, w, c, inv_sigma, code, const, self._rows, k0, k1, parts, gXs, gsums
         )
 
     def _block(self, Xb, yb, vb, w, c, inv_sigma, rbuf, psibuf):

@@ -105,8 +105,7 @@ def _kernels(X, y, loss, sample_weight=None, standardize=True, sigma=1.0):
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("name", COMPILED_LOSSES)
 def test_compiled_pass_equals_the_numpy_pass(name, weighted, monkeypatch):
-    monkeypatch.setattr(_gd, "_BLOCK_BYTES", 8 * 6 * 256)  # many blocks, several chunks each
-    monkeypatch.setattr(_compiled, "CHUNK_BYTES", 8 * 6 * 100)
+    monkeypatch.setattr(_gd, "_BLOCK_BYTES", 8 * 6 * 255)  # many blocks, odd row counts
     X, y = _data()
     sw = np.random.default_rng(1).uniform(0.2, 3.0, len(y)) if weighted else None
     loss = LOSSES[name]()
