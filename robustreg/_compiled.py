@@ -1,19 +1,23 @@
 """The row pass compiled with numba: one read of X per iteration for large designs.
 
 :class:`robustreg._gd.RowKernel` calls :func:`block_pass` on designs too large
-for cache.  For each block of rows of the design it returns what the numpy pass
-returns (``sum v rho(u)``, ``X_b^T v psi(u)`` and ``sum v psi(u)`` with
-``u = (y - X w - c) / sigma``), but works through the block in chunks small
-enough for the core's own cache: ``X_c w`` streams the chunk from memory, the
-loss maps the residuals in place, and ``X_c^T psi`` reads the chunk again from
-cache.  Both products are BLAS calls made from compiled code, with no
-interpreter between them, so a full-batch iteration costs little more than one
-read of X.
+for cache.  For each block of rows it returns what the numpy pass returns
+(``sum v rho(u)``, ``X_b^T v psi(u)`` and ``sum v psi(u)`` with
+``u = (y - X w - c) / sigma``), but reads each row of X once: the row's
+residual, its loss and its share of ``X^T psi`` are computed while the row is
+in registers, two rows at a time (four in float32).  The numpy pass reads each
+block twice (``X_b w``, then ``X_b^T psi``), and between the two products the
+interpreter and the elementwise passes over the residuals take their share.
 
 The loss formulas are those of :mod:`robustreg.losses`, written per element,
 for the losses made of arithmetic and square roots (L1, L2, Huber, Smooth L1,
-pseudo-Huber, Tukey, Geman-McClure).  Any other loss keeps the numpy pass.  Nothing here is compiled until a large design asks for it, and the
-machine code is cached on disk, so a sweep of small fits never pays for numba.
+pseudo-Huber, Tukey, Geman-McClure).  Losses built from exp and log (Welsch,
+Cauchy, Barron) keep the numpy pass: numpy evaluates those functions in vector
+lanes, while compiled code here calls the C library once per element, which
+costs more than the second read of X it would save.  So does a user's own loss.
+
+Nothing here is compiled until a large design asks for it, and the machine
+code is cached on disk, so a sweep of small fits never pays for numba.
 """
 
 from __future__ import annotations
@@ -25,17 +29,12 @@ from numba import njit
 
 from .losses import GemanMcClureLoss, HuberLoss, L1Loss, L2Loss, PseudoHuberLoss, SmoothL1Loss, TukeyBiweightLoss
 
-# Loss codes of the element loop.
+# Loss codes of the row loop.
 _L1, _L2, _HUBER, _SMOOTH_L1, _PSEUDO_HUBER, _TUKEY, _GEMAN_MCCLURE = range(7)
 
 
 def loss_code(loss):
-    """``(code, constant)`` of the compiled element loop for ``loss``, or None.
-
-    Losses built from exp and log (Welsch, Cauchy, Barron) are left to the numpy
-    pass: numpy evaluates those functions in vector lanes, compiled code here
-    one element at a time, which costs more than the second read it saves.
-    """
+    """``(code, tuning constant)`` of the compiled pass for ``loss``, or None for the numpy pass."""
     kind = type(loss)
     if kind is L1Loss or (kind is SmoothL1Loss and loss.beta == 0):
         return _L1, 0.0
