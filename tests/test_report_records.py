@@ -9,6 +9,7 @@ folder with ``failure.json`` (failed).
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import json
 import math
@@ -236,3 +237,58 @@ def test_unreadable_history_names_its_file(tmp_path):
     (sweep / "b" / "history.parquet").write_bytes(b"not a parquet file")
     with pytest.raises(ReportError, match=r"^cannot read b/history.parquet"):
         collect(sweep, progress=False)
+
+
+def _collected_equal(a, b):
+    pd.testing.assert_frame_equal(a.histories, b.histories)
+    pd.testing.assert_frame_equal(a.runs, b.runs)
+
+
+def test_consolidated_histories_give_what_the_job_folders_give(tmp_path, monkeypatch):
+    """A report's histories.parquet stands in for unchanged history files, and only for those."""
+    from robustreg.report import write_histories
+
+    sweep = tmp_path / "runs" / "cons"
+    write_sweep(sweep, study="cons", losses=("l1", "huber"), kinds=("vertical",), seeds=range(3))
+    first = collect(sweep, progress=False)
+    cons = tmp_path / "histories.parquet"
+    write_histories(first, cons)
+    assert set(first.history_sources) == set(first.histories["job_dir"].unique())
+
+    # Unchanged: everything from the one file, nothing read from the job folders.
+    collect_module = importlib.import_module("robustreg.report.collect")
+    read = []
+    scan = collect_module._scan_histories
+    monkeypatch.setattr(collect_module, "_scan_histories", lambda d, folders: (read.extend(folders), scan(d, folders))[1])
+    again = collect(sweep, progress=False, consolidated=cons)
+    assert read == []
+    _collected_equal(first, again)
+
+    # One history rewritten, one job removed, one added: those come from their folders.
+    rec, hist1 = fit_record("cons", "1", loss="l2", kind="none", fraction=0.0, seed=7, max_iter=40)
+    write_job(sweep, "1", rec, hist1)
+    removed = sorted(first.history_sources)[-1]
+    for name in ("metrics.json", "history.parquet"):
+        (sweep / removed / name).unlink()
+    rec, hist_new = fit_record("cons", "new", loss="l1", kind="none", fraction=0.0, seed=8, max_iter=25)
+    write_job(sweep, "new", rec, hist_new)
+    fresh = collect(sweep, progress=False)
+    read.clear()
+    mixed = collect(sweep, progress=False, consolidated=cons)
+    assert sorted(read) == ["1", "new"]
+    _collected_equal(fresh, mixed)
+    h = mixed.histories
+    np.testing.assert_array_equal(h.loc[h["job_dir"] == "1", "objective"], hist1["objective"])
+    assert removed not in set(h["job_dir"]) and (h["job_dir"] == "new").sum() == len(hist_new)
+
+
+@pytest.mark.parametrize("content", [b"not a parquet file", None])
+def test_unusable_consolidated_file_is_ignored(tmp_path, content):
+    sweep = tmp_path / "runs" / "cons"
+    write_sweep(sweep, study="cons", losses=("l1",), kinds=("vertical",), seeds=range(2))
+    cons = tmp_path / "histories.parquet"
+    if content is None:  # a histories file without the record of its sources
+        collect(sweep, progress=False).histories.to_parquet(cons, index=False)
+    else:
+        cons.write_bytes(content)
+    _collected_equal(collect(sweep, progress=False), collect(sweep, progress=False, consolidated=cons))

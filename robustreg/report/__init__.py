@@ -8,7 +8,8 @@ writes, into the output folder:
 * ``runs.csv``: one row per job (done, failed and missing);
 * ``summary.csv``: per loss x outlier kind x fraction (x other varying settings);
 * ``paired.csv``: each loss against L2 on the same data and seed;
-* ``histories.parquet``: every recorded iteration of every job;
+* ``histories.parquet``: every recorded iteration of every job (the next
+  report of the same sweep reads from it the histories that have not changed);
 * ``figures/*.png`` and ``figures/*.pdf``;
 * ``report.md`` (and ``report.json``, its digest for the index of studies).
 
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from .collect import NON_SETTING_COLUMNS, Collection, NoRecordsError, ReportError, collect
+from .collect import NON_SETTING_COLUMNS, Collection, NoRecordsError, ReportError, collect, write_histories
 from .figures import Skipped, draw_figures
 from .markdown import REPORT_JSON, render_report, report_json, write_index
 from .style import style_map
@@ -44,6 +45,7 @@ __all__ = [
     "make_report",
     "paired_table",
     "summary_table",
+    "write_histories",
     "write_index",
     "write_tables",
 ]
@@ -92,7 +94,7 @@ def runs_for_csv(runs: pd.DataFrame) -> pd.DataFrame:
     return frame.drop(columns=[c for c in ("coef_true", "published", "known_outliers", "dataset_args") if c in frame])
 
 
-def write_tables(runs: pd.DataFrame, summary: pd.DataFrame, paired: pd.DataFrame, histories: pd.DataFrame,
+def write_tables(runs: pd.DataFrame, summary: pd.DataFrame, paired: pd.DataFrame, collection: Collection,
                  out_dir: Path) -> None:
     """Write ``runs.csv``, ``summary.csv``, ``paired.csv`` and ``histories.parquet`` into ``out_dir``."""
     out_dir = Path(out_dir)
@@ -100,7 +102,7 @@ def write_tables(runs: pd.DataFrame, summary: pd.DataFrame, paired: pd.DataFrame
     _csv(runs_for_csv(runs), out_dir / "runs.csv")
     _csv(summary, out_dir / "summary.csv")
     _csv(paired, out_dir / "paired.csv")
-    histories.to_parquet(out_dir / "histories.parquet", index=False, compression="zstd")
+    write_histories(collection, out_dir / "histories.parquet")
 
 
 def _inside(path: Path, folder: Path) -> bool:
@@ -141,7 +143,9 @@ def make_report(sweep_dir, out_dir=None, progress: bool = True, index_dir=None, 
     if out_dir is not None and sweep_dir.is_dir() and _inside(Path(out_dir), sweep_dir):
         raise ReportError(f"--out {str(out_dir)!r} lies inside the sweep folder {str(sweep_dir)!r}; "
                           "allowed: a folder outside it (the records are never written to)")
-    coll = collect(sweep_dir, progress=progress)
+    # An earlier report's histories file lends the histories that have not changed since.
+    consolidated = None if out_dir is None else Path(out_dir) / "histories.parquet"
+    coll = collect(sweep_dir, progress=progress, consolidated=consolidated)
     out_dir = Path("results") / coll.study if out_dir is None else Path(out_dir)
     if _inside(out_dir, sweep_dir):
         raise ReportError(f"the report folder {str(out_dir)!r} lies inside the sweep folder {str(sweep_dir)!r}; "
@@ -153,7 +157,7 @@ def make_report(sweep_dir, out_dir=None, progress: bool = True, index_dir=None, 
     styles = style_map(runs["loss_label"].dropna().unique())
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_tables(runs, summary, paired, coll.histories, out_dir)
+    write_tables(runs, summary, paired, coll, out_dir)
     if figures:
         drawn, skipped = draw_figures(runs, coll.histories, out_dir, styles)
     else:

@@ -28,11 +28,15 @@ __all__ = [
     "ReportError",
     "collect",
     "compact_params",
+    "write_histories",
     "NON_SETTING_COLUMNS",
     "OUTCOME_COLUMNS",
 ]
 
 METRICS, FAILURE, HISTORY, SWEEP = "metrics.json", "failure.json", "history.parquet", "sweep.json"
+#: Schema metadata key of a consolidated histories file (the report's
+#: ``histories.parquet``): which history file each job's rows came from.
+HISTORY_SOURCES = b"robustreg.history_sources"
 DONE_STATUSES = ("ok", "diverged")
 HISTORY_COLUMNS = ("iteration", "objective", "grad_norm", "step", "coef_error")
 
@@ -100,6 +104,11 @@ class Collection:
         Records in folders that no ``sweep.json`` lists (counted as found).
     duplicates : int
         Record folders whose ``config_hash`` repeats an earlier one.
+    history_sources : dict
+        ``job_dir -> [size, mtime_ns, inode]`` of each ``history.parquet``
+        read: stored with a consolidated histories file (see
+        :func:`write_histories`) so that the next :func:`collect` can take the
+        unchanged histories from it.
     """
 
     sweep_dir: Path
@@ -109,6 +118,7 @@ class Collection:
     sweep_files: list = field(default_factory=list)
     unexpected: list = field(default_factory=list)
     duplicates: int = 0
+    history_sources: dict = field(default_factory=dict)
 
     @property
     def study(self) -> str:
@@ -407,30 +417,115 @@ def _read_history_chunk(sweep_dir: str, folders: list):
 
 
 def _scan_histories(sweep_dir: str, folders: list):
-    """All histories in one multi-threaded Arrow scan: (table, rows per folder).
+    """The histories of ``folders``, file by file: (one Arrow table, rows per folder).
 
-    The scan returns the files' rows in the order of ``folders``; every
-    history starts at iteration 0, which is checked.  Should the scan fail
-    (an unreadable or unusual file), the files are read one by one, which
-    names the file at fault.
+    Runs of folders are read on every core: Arrow decodes without the GIL.
     """
     import pyarrow as pa
-    import pyarrow.dataset as pads
 
     if not folders:
         return None, []
-    paths = [os.path.join(sweep_dir, rel, HISTORY) for rel in folders]
+    n_threads = max(1, min(os.cpu_count() or 1, len(folders) // 200))
+    if n_threads == 1:
+        return _read_history_chunk(sweep_dir, folders)
+    cuts = np.linspace(0, len(folders), n_threads + 1).astype(int)
+    with ThreadPoolExecutor(max_workers=n_threads) as pool:
+        parts = list(pool.map(lambda ab: _read_history_chunk(sweep_dir, folders[ab[0]:ab[1]]), zip(cuts[:-1], cuts[1:])))
+    tables = [t for t, _ in parts if t is not None]
+    lengths = [n for _, part_lengths in parts for n in part_lengths]
+    return (pa.concat_tables(tables) if tables else None), lengths
+
+
+def _file_key(path: str) -> list:
+    """What identifies one version of a file: size, modification time (ns) and inode."""
+    st = os.stat(path)
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def _read_consolidated(path: str):
+    """``(table, {job_dir: (source key, offset, length)})`` of a consolidated histories file, or None."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     try:
-        dataset = pads.dataset(paths, format="parquet", schema=_history_schema())
-        table = dataset.to_table()
-        lengths = [frag.metadata.num_rows for frag in dataset.get_fragments()]
-        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
-        first = table.column("iteration").take(pa.array(starts[np.asarray(lengths) > 0])).to_numpy()
-        if sum(lengths) == table.num_rows and not np.any(first != 0):
-            return table, lengths
-    except (pa.ArrowException, OSError, ValueError):
-        pass
-    return _read_history_chunk(sweep_dir, folders)
+        meta = json.loads(pq.read_schema(path).metadata[HISTORY_SOURCES])
+        table = pq.read_table(path, columns=list(HISTORY_COLUMNS))
+        if table.schema != _history_schema():
+            return None
+    except (OSError, KeyError, TypeError, ValueError, pa.ArrowException):
+        return None  # none, or not one this version wrote: read the job folders
+    index, offset = {}, 0
+    for folder, key, length in zip(meta["folders"], meta["keys"], meta["lengths"]):
+        index[folder] = (key, offset, length)
+        offset += length
+    return (table, index) if offset == table.num_rows else None
+
+
+def write_histories(collection: "Collection", path) -> None:
+    """Write ``collection.histories`` to one parquet file, with where each job's rows came from.
+
+    :func:`collect` given this file as ``consolidated`` takes from it the
+    histories whose ``history.parquet`` has not changed since, and reads only
+    the others from their folders.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    hist = collection.histories
+    lengths = hist["job_dir"].value_counts(sort=False).reindex(hist["job_dir"].cat.categories, fill_value=0)
+    folders = [f for f in lengths.index if f in collection.history_sources]
+    meta = {
+        "folders": folders,
+        "keys": [collection.history_sources[f] for f in folders],
+        "lengths": [int(lengths[f]) for f in folders],
+    }
+    table = pa.Table.from_pandas(hist, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), HISTORY_SOURCES: json.dumps(meta)})
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        os.replace(tmp, path)  # never a half-written file under the real name
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _histories(sweep_dir: str, folders: list, consolidated=None):
+    """All histories as ``(table, rows per folder, source keys)``, in the order of ``folders``.
+
+    A history whose file is unchanged (same size, modification time and inode)
+    since ``consolidated`` was written comes from that one file; the others
+    are read from their folders.  So a sweep's histories are read file by file
+    once, and from one file after that, however many jobs it has.
+    """
+    import pyarrow as pa
+
+    if not folders:
+        return None, [], []
+    keys = [_file_key(os.path.join(sweep_dir, rel, HISTORY)) for rel in folders]
+    cache = _read_consolidated(str(consolidated)) if consolidated and os.path.exists(consolidated) else None
+    index = cache[1] if cache else {}
+    stale = [rel for rel, key in zip(folders, keys) if rel not in index or index[rel][0] != key]
+    if cache and not stale and list(index) == folders:
+        return cache[0], [index[rel][2] for rel in folders], keys  # the file as it is
+    new_table, new_lengths = _scan_histories(sweep_dir, stale)
+    if len(stale) == len(folders):  # nothing to reuse
+        # One chunk per file otherwise, which is slow to convert.
+        return new_table.combine_chunks(), new_lengths, keys
+    fresh, offset = {}, 0
+    for rel, length in zip(stale, new_lengths):
+        fresh[rel] = (offset, length)
+        offset += length
+    pieces, lengths = [], []
+    for rel in folders:
+        if rel in fresh:
+            start, length = fresh[rel]
+            pieces.append(new_table.slice(start, length))
+        else:
+            _, start, length = index[rel]
+            pieces.append(cache[0].slice(start, length))
+        lengths.append(length)
+    return pa.concat_tables(pieces).combine_chunks(), lengths, keys
 
 
 def _finish_histories(folders: list, table, lengths: list) -> pd.DataFrame:
@@ -457,8 +552,10 @@ def _progress_factory(enabled: bool):
 
 
 # --------------------------------------------------------------------- main
-def collect(sweep_dir, progress: bool = True) -> Collection:
+def collect(sweep_dir, progress: bool = True, consolidated=None) -> Collection:
     """Read every job record under ``sweep_dir`` into one :class:`Collection`.
+
+    The sweep folder is only read.
 
     Parameters
     ----------
@@ -468,6 +565,10 @@ def collect(sweep_dir, progress: bool = True) -> Collection:
         listing the expected jobs.
     progress : bool, default=True
         Show tqdm progress bars (on stderr) for sweeps of 200 jobs or more.
+    consolidated : str or Path, optional
+        A histories file written by :func:`write_histories` from an earlier
+        collection of this sweep (the report's ``histories.parquet``): the
+        histories whose files have not changed since are taken from it.
 
     Returns
     -------
@@ -494,11 +595,13 @@ def collect(sweep_dir, progress: bool = True) -> Collection:
     history_folders = sorted(history_dirs)
     # The Arrow scan runs in C++ threads without the GIL, beside the JSON parsing here.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        scan = pool.submit(_scan_histories, str(sweep_dir), history_folders)
+        scan = pool.submit(_histories, str(sweep_dir), history_folders, consolidated)
         rows, duplicates = _read_records(sweep_dir, metric_dirs, failure_dirs, wrap)
-        table, lengths = scan.result()
+        table, lengths, keys = scan.result()
     histories = _finish_histories(history_folders, table, lengths)
-    return _assemble(sweep_dir, rows, duplicates, sweep_dirs, histories)
+    coll = _assemble(sweep_dir, rows, duplicates, sweep_dirs, histories)
+    coll.history_sources = dict(zip(history_folders, keys))
+    return coll
 
 
 def _read_records(sweep_dir: Path, metric_dirs: list, failure_dirs: list, wrap):
