@@ -249,11 +249,11 @@ class RowKernel:
                 from . import _compiled
             except ImportError:  # numba missing on this platform: the numpy pass
                 _compiled = None
-            if _compiled is not None:
+            if _compiled is not None and _compiled.loss_code(loss) is not None:
                 self._compiled = _compiled.loss_code(loss)
                 self._compiled_pass = _compiled.block_pass
                 self._rows = design.blocks[0][1]
-                self.y = np.ascontiguousarray(y, dtype=self.dtype)
+                self.y = np.ascontiguousarray(y, dtype=self.dtype)  # the pass reads y in X's precision
 
     def value_grad(self, theta, rows=None):
         """Return ``(objective, gradient)`` of the data term at ``theta``.

@@ -502,7 +502,12 @@ def _histories(sweep_dir: str, folders: list, consolidated=None):
 
     if not folders:
         return None, [], []
-    keys = [_file_key(os.path.join(sweep_dir, rel, HISTORY)) for rel in folders]
+    keys = []
+    for rel in folders:
+        try:
+            keys.append(_file_key(os.path.join(sweep_dir, rel, HISTORY)))
+        except OSError as exc:
+            raise ReportError(f"cannot read {rel}/{HISTORY}: {exc}".splitlines()[0]) from None
     cache = _read_consolidated(str(consolidated)) if consolidated and os.path.exists(consolidated) else None
     index = cache[1] if cache else {}
     stale = [rel for rel, key in zip(folders, keys) if rel not in index or index[rel][0] != key]
