@@ -249,8 +249,8 @@ class RowKernel:
                 from . import _compiled
             except ImportError:  # numba missing on this platform: the numpy pass
                 _compiled = None
-            if _compiled is not None and _compiled.loss_code(loss) is not None:
-                self._compiled = _compiled.loss_code(loss)
+            self._compiled = None if _compiled is None else _compiled.loss_code(loss)
+            if self._compiled is not None:
                 self._compiled_pass = _compiled.block_pass
                 self._rows = design.blocks[0][1]
                 self.y = np.ascontiguousarray(y, dtype=self.dtype)  # the pass reads y in X's precision
