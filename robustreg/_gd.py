@@ -336,9 +336,9 @@ class RowKernel:
             parts[k], gXs[k], gsums[k] = self._block(D.X[a:b], y[a:b], vb, w, c, inv_sigma, rbuf, psibuf)
 
     def _run_blocks_compiled(self, k0, k1, w, c, inv_sigma, parts, gXs, gsums, thread):
-        D, (code, const) = self.design, self._compiled
+        D, (code, const, const2) = self.design, self._compiled
         self._compiled_pass(
-            D.X, self.y, D.sw, w, c, inv_sigma, code, const, self._rows, k0, k1, parts, gXs, gsums
+            D.X, self.y, D.sw, w, c, inv_sigma, code, const, const2, self._rows, k0, k1, parts, gXs, gsums
         )
 
     def _block(self, Xb, yb, vb, w, c, inv_sigma, rbuf, psibuf):

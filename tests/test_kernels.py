@@ -1,12 +1,13 @@
 """The fast paths give the plain path's results: fused, threaded and X^T X kernels."""
 
+import math
+
 import numpy as np
 import pytest
-
+from numba import njit
 from sklearn.exceptions import ConvergenceWarning
 
-from robustreg import GDRegressor, LOSSES
-from robustreg import _compiled, _gd
+from robustreg import LOSSES, GDRegressor, _compiled, _gd
 
 
 def _data(n=3000, d=6, seed=0):
@@ -86,7 +87,12 @@ def test_float32_pass_agrees_with_float64_to_single_precision(name):
 
 # --- the compiled row pass (robustreg._compiled) -------------------------------------
 
-COMPILED_LOSSES = ["l1", "l2", "huber", "smooth_l1", "pseudo_huber", "tukey", "geman_mcclure"]
+COMPILED_LOSSES = sorted(LOSSES)  # every registered loss has a compiled form
+# Barron's special shapes have branches of their own; 3.5 is convex and grows like |r|^3.5.
+BARRON_SHAPES = [
+    {"alpha": 0.0}, {"alpha": 2.0}, {"alpha": -math.inf}, {"alpha": -0.5},
+    {"alpha": 3.5, "c": 2.0}, {"alpha": -7.0, "c": 0.3},
+]
 
 
 def _kernels(X, y, loss, sample_weight=None, standardize=True, sigma=1.0):
@@ -103,12 +109,14 @@ def _kernels(X, y, loss, sample_weight=None, standardize=True, sigma=1.0):
 
 
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("name", COMPILED_LOSSES)
-def test_compiled_pass_equals_the_numpy_pass(name, weighted, monkeypatch):
+@pytest.mark.parametrize(
+    ("name", "params"), [(name, {}) for name in COMPILED_LOSSES] + [("barron", kw) for kw in BARRON_SHAPES]
+)
+def test_compiled_pass_equals_the_numpy_pass(name, params, weighted, monkeypatch):
     monkeypatch.setattr(_gd, "_BLOCK_BYTES", 8 * 6 * 255)  # many blocks, odd row counts
     X, y = _data()
     sw = np.random.default_rng(1).uniform(0.2, 3.0, len(y)) if weighted else None
-    loss = LOSSES[name]()
+    loss = LOSSES[name](**params)
     numpy_pass, compiled = _kernels(X, y, loss, sw, sigma=1.7)
     assert compiled._compiled is not None
     theta = np.linspace(-1, 1, 7)
@@ -146,20 +154,23 @@ def test_compiled_pass_in_float32_agrees_to_single_precision(name, monkeypatch):
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("name", ["l1", "huber", "pseudo_huber", "tukey"])
+@pytest.mark.parametrize("name", ["l1", "huber", "pseudo_huber", "tukey", "welsch", "cauchy", "barron"])
 def test_fit_with_the_compiled_pass_equals_the_plain_fit(name, monkeypatch):
     """Whole fits (history included) agree to 1e-12 relative, threaded or not."""
     X, y = _data(n=20_000, seed=4)
     monkeypatch.setattr(_gd, "_BLOCK_BYTES", 8 * 6 * 500)
-    kw = dict(max_iter=200, tol=0.0, init="lstsq" if name == "tukey" else "zeros", momentum=0.9, nesterov=True)
+    kw = dict(max_iter=200, tol=0.0, init="zeros", momentum=0.9, nesterov=True)
+    if LOSSES[name]().redescending:  # from a fit, on the residual scale
+        kw.update(init="lstsq", scale="mad")
+    loss = LOSSES[name](**({"alpha": -0.5} if name == "barron" else {}))
     monkeypatch.setattr(_gd, "COMPILED", False)
-    plain = GDRegressor(name, **kw).fit(X, y)
+    plain = GDRegressor(loss, **kw).fit(X, y)
     monkeypatch.setattr(_gd, "COMPILED", True)
     monkeypatch.setattr(_gd, "_COMPILED_BYTES", 0)
     calls = []
     block_pass = _compiled.block_pass
     monkeypatch.setattr(_compiled, "block_pass", lambda *args: (calls.append(1), block_pass(*args))[1])
-    fast = GDRegressor(name, **kw).fit(X, y)
+    fast = GDRegressor(loss, **kw).fit(X, y)
     assert len(calls) >= 200  # the fit did run on the compiled pass
     np.testing.assert_allclose(fast.coef_, plain.coef_, rtol=1e-12)
     assert fast.intercept_ == pytest.approx(plain.intercept_, rel=1e-12)
@@ -168,8 +179,9 @@ def test_fit_with_the_compiled_pass_equals_the_plain_fit(name, monkeypatch):
     # Threads change nothing: each block is summed on its own, blocks in order.
     monkeypatch.setattr(_gd, "_THREADED_BYTES", 0)
     monkeypatch.setattr(_gd.os, "cpu_count", lambda: 3)
-    threaded = GDRegressor(name, **kw).fit(X, y)
+    threaded = GDRegressor(loss, **kw).fit(X, y)
     assert np.array_equal(threaded.coef_, fast.coef_) and threaded.intercept_ == fast.intercept_
+    assert threaded.history_.equals(fast.history_)
 
 
 def test_compiled_pass_lets_nan_and_inf_through(monkeypatch):
@@ -190,14 +202,67 @@ def test_compiled_pass_lets_nan_and_inf_through(monkeypatch):
     assert model.diverged_ and np.all(np.isfinite(model.coef_))
 
 
-def test_losses_without_a_compiled_form_keep_the_numpy_pass(monkeypatch):
+@njit
+def _expm1_loop(x, e, m):
+    for i in range(len(x)):
+        e[i], m[i] = _compiled._expm1(x[i])
+
+
+@njit
+def _log1p_loop(t, out, inv):
+    for i in range(len(t)):
+        out[i], inv[i] = _compiled._log1p(t[i])
+
+
+def _ulps(got, want):
+    """Distance in units of the last place of ``want``; 0 where both are the same non-finite value."""
+    same = (got == want) | (np.isnan(got) & np.isnan(want))
+    with np.errstate(invalid="ignore"):
+        return np.where(same, 0.0, np.abs(got - want) / np.spacing(np.abs(want)))
+
+
+def test_vector_exp_expm1_and_log1p_are_numpys_to_a_few_ulps():
+    """The compiled losses' exp, expm1 and log1p against numpy's, over the whole range, NaN and inf included."""
+    rng = np.random.default_rng(0)
+    specials = [np.nan, np.inf, -np.inf, 0.0, -0.0, 709.78, 709.79, -708.5, -745.1, -746.0, 0.5 * math.log(2), 1e-300]
+    x = np.concatenate(
+        [rng.uniform(-760, 720, 50_000), rng.uniform(-2, 2, 50_000), rng.uniform(-1e-9, 1e-9, 1000), specials]
+    )
+    e, m = np.empty_like(x), np.empty_like(x)
+    _expm1_loop(x, e, m)
+    with np.errstate(over="ignore"):
+        want_e, want_m = np.exp(x), np.expm1(x)
+    tiny = np.finfo(float).tiny
+    normal = np.abs(want_e) >= tiny  # below, results are subnormal: compare absolutely, in subnormal steps
+    assert _ulps(e, want_e)[normal].max() <= 2
+    assert np.abs(e - want_e)[~normal & (want_e >= 0)].max() <= 2 * 5e-324
+    inf = np.isinf(want_e)
+    assert np.array_equal(np.isnan(e), np.isnan(want_e)) and np.array_equal(e[inf], want_e[inf])
+    assert _ulps(m, want_m).max() <= 2
+    t = np.concatenate([rng.uniform(0, 1e-12, 1000), rng.uniform(0, 3, 50_000), 10 ** rng.uniform(-300, 308, 50_000),
+                        [0.0, np.nan, np.inf, 1e-320, 2.0**-53, 1e308, np.finfo(float).max]])
+    out, inv = np.empty_like(t), np.empty_like(t)
+    _log1p_loop(t, out, inv)
+    assert _ulps(out, np.log1p(t)).max() <= 3
+    want_inv = 1.0 / (1.0 + t)
+    normal = want_inv >= tiny
+    assert _ulps(inv, want_inv)[normal].max() <= 3
+    assert np.abs(inv - want_inv)[~normal & ~np.isnan(t)].max() <= 2 * 5e-324 and np.isnan(inv[np.isnan(t)]).all()
+
+
+def test_a_users_own_loss_keeps_the_numpy_pass(monkeypatch):
     monkeypatch.setattr(_gd, "_COMPILED_BYTES", 0)
     monkeypatch.setattr(_gd, "_BLOCK_BYTES", 8 * 6 * 256)
     X, y = _data()
     design = _gd.Design(X, None, True, False)
-    for name in ["welsch", "cauchy", "barron"]:
-        assert _gd.RowKernel(design, y, LOSSES[name]())._compiled is None
-    assert _gd.RowKernel(design, y, LOSSES["smooth_l1"](beta=0.0))._compiled == (_compiled._L1, 0.0)
+
+    class Mine(type(LOSSES["welsch"]())):
+        """A subclass is a loss of its own: its formulas may differ."""
+
+    for name in LOSSES:
+        assert _gd.RowKernel(design, y, LOSSES[name]())._compiled is not None
+    assert _gd.RowKernel(design, y, Mine())._compiled is None
+    assert _gd.RowKernel(design, y, LOSSES["smooth_l1"](beta=0.0))._compiled == (_compiled._L1, 0.0, 0.0)
     # Fortran-ordered designs and COMPILED = False keep it too.
     assert _gd.RowKernel(_gd.Design(np.asfortranarray(X), None, True, False), y, LOSSES["huber"]())._compiled is None
     monkeypatch.setattr(_gd, "COMPILED", False)
