@@ -406,17 +406,18 @@ def _rows_chunked(X, y, sw, w, shift, inv_sigma, code, a, b, lo, hi, g, x, rho, 
             for i in range(m):
                 rho[i] *= sw[start + i]
                 psi[i] *= sw[start + i]
-        for i in range(m):
-            tot += rho[i]
-            gs += psi[i]
         i = 0
         while i + 2 <= m:
+            tot += rho[i] + rho[i + 1]
+            gs += psi[i] + psi[i + 1]
             p0 = dt(psi[i])
             p1 = dt(psi[i + 1])
             for j in range(d):
                 acc[j] += p0 * X[start + i, j] + p1 * X[start + i + 1, j]
             i += 2
         if i < m:
+            tot += rho[i]
+            gs += psi[i]
             p0 = dt(psi[i])
             for j in range(d):
                 acc[j] += p0 * X[start + i, j]
