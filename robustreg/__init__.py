@@ -8,8 +8,17 @@ report machinery that the entry points in ``experiments/`` drive.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from .estimator import GDRegressor
 from .losses import LOSSES, Loss, get_loss
+
+
+def __getattr__(name):
+    # The estimator (and scikit-learn with it) is imported on first use: the
+    # report and the job records need the losses only.
+    if name == "GDRegressor":
+        from .estimator import GDRegressor
+
+        return GDRegressor
+    raise AttributeError(f"module 'robustreg' has no attribute {name!r}")
 
 try:
     __version__ = version("robustreg")

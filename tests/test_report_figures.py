@@ -77,3 +77,25 @@ def test_penalty_claim_from_real_fits(report):
     l2 = runs[runs["penalty"] == "l2"]
     assert (l1["n_zero_coef"] > 0).all() and (l2["n_zero_coef"] == 0).all()
     assert all(sum(c == 0.0 for c in coef) == n for coef, n in zip(l1["coef"], l1["n_zero_coef"]))
+
+
+def test_convergence_band_is_the_quantiles_of_every_job_at_each_drawn_iteration():
+    """Median and quartiles across jobs, a finished job holding its last value, a job not yet started
+    left out; on the log-spaced iterations drawn when there are many."""
+    import numpy as np
+    import pandas as pd
+
+    from robustreg.report import figures
+
+    rng = np.random.default_rng(0)
+    lengths = {"a": 3000, "b": 40, "c": 1200, "d": 2500}
+    rows = [(it, job, float(rng.lognormal())) for job, n in lengths.items() for it in range(n)]
+    rows += [(it, "late", 1.0 + it) for it in range(100, 2000)]  # its first record is at iteration 100
+    hist = pd.DataFrame(rows, columns=["iteration", "job_dir", "objective"])
+    x, q = figures._band(hist, "objective")
+    assert len(x) <= figures._MAX_POINTS and x[0] == 0 and x[-1] == 2999 and np.all(np.diff(x) > 0)
+    wide = hist.pivot(index="iteration", columns="job_dir", values="objective").reindex(np.arange(3000)).ffill()
+    ref = np.nanquantile(wide.to_numpy()[x], [0.25, 0.5, 0.75], axis=1)
+    np.testing.assert_array_equal(q, ref)
+    # Before iteration 100 the late job is not counted; after iteration 40 job b holds its last value.
+    assert q[1, 0] == np.median(wide.loc[0, ["a", "b", "c", "d"]])

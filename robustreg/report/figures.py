@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 import multiprocessing
 import os
+import warnings
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -363,20 +364,23 @@ def _band(hist: pd.DataFrame, value: str):
     if wide.empty:
         return None
     wide = wide.reindex(np.arange(int(wide.index.max()) + 1)).ffill()
-    arr = wide.to_numpy(dtype=float)
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            q = np.nanquantile(arr, [0.25, 0.5, 0.75], axis=1)
-    x = wide.index.to_numpy()
-    if len(x) > _MAX_POINTS:
+    if len(wide) > _MAX_POINTS:
         # The iteration axis is logarithmic: log-spaced samples draw the same
-        # curve with a fraction of the points (and of the drawing time).
-        keep = np.unique(np.geomspace(1, len(x), _MAX_POINTS).astype(int) - 1)
-        x, q = x[keep], q[:, keep]
-    return x, q
+        # curve with a fraction of the points (and of the drawing time), and
+        # the quantiles need computing at those iterations only.
+        wide = wide.iloc[np.unique(np.geomspace(1, len(wide), _MAX_POINTS).astype(int) - 1)]
+    arr = wide.to_numpy(dtype=float)
+    levels = [0.25, 0.5, 0.75]
+    q = np.empty((len(levels), len(arr)))
+    # Iterations every job has reached, in one vectorized call; nanquantile
+    # (one call per iteration) for the others.  Both give the same values.
+    full = ~np.isnan(arr).any(axis=1)
+    q[:, full] = np.quantile(arr[full], levels, axis=1)
+    if not full.all():
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an iteration no job has reached
+            q[:, ~full] = np.nanquantile(arr[~full], levels, axis=1)
+    return wide.index.to_numpy(), q
 
 
 def _marker_spacing(styles: dict, label: str):
