@@ -20,6 +20,10 @@ def __getattr__(name):
         return GDRegressor
     raise AttributeError(f"module 'robustreg' has no attribute {name!r}")
 
+
+def __dir__():
+    return sorted(set(globals()) | {"GDRegressor"})
+
 try:
     __version__ = version("robustreg")
 except PackageNotFoundError:  # running from a source tree that is not installed

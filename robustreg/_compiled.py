@@ -347,7 +347,9 @@ def _loss_chunk(code, a, b, x, m, rho, psi):
             rho[i] = L
             psi[i] = x[i] * (w * inv)
     else:  # Barron, alpha finite: L = log1p(u^2 / |alpha - 2|)
-        # psi = x / c^2 exp((alpha / 2 - 1) L) = x / c^2 exp(alpha L / 2) / (1 + u^2 / |alpha - 2|)
+        # psi = x / c^2 exp((alpha / 2 - 1) L) = x / c^2 exp(alpha L / 2) / (1 + u^2 / |alpha - 2|):
+        # one exp for rho and psi.  For alpha > 2, exp(alpha L / 2) overflows (and psi with it)
+        # a little before numpy's psi does, at residuals beyond 1e300^(1/alpha) c: only in divergence.
         w = 1.0 / b**2
         s = abs(a - 2.0)
         lead = s / a
