@@ -73,7 +73,7 @@ def per_iteration(X, y, loss, repeat, k1=5, k2=25, use_gram=True, **kw):
             - _best(lambda: _fit(X, y, loss, k1, use_gram, **kw), repeat)) / (k2 - k1)
 
 
-def per_iteration_paired(X, y, loss, one, repeat, k1=5, k2=45, **kw):
+def per_iteration_paired(X, y, loss, one, repeat, k1=5, k2=165, **kw):
     """``(per-iteration time, its ratio to one pass)``, the ratio paired in time.
 
     Memory bandwidth on a shared machine drifts by tens of percent within
