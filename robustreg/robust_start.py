@@ -368,6 +368,47 @@ def _csteps(A, y, beta, h, max_steps):
     return beta, obj, idx
 
 
+def _h_subsets(A, y, B, h):
+    """:func:`_h_subset` for the coefficient vectors in the rows of ``B``: ``(indices, sums)``."""
+    r2 = np.square(y - B @ A.T)
+    idx = np.argpartition(r2, h - 1, axis=1)[:, :h]
+    return idx, np.take_along_axis(r2, idx, axis=1).sum(axis=1)
+
+
+def _csteps_all(A, y, B, h, max_steps):
+    """:func:`_csteps` from every row of ``B`` at once: ``(coefficients, criteria)``.
+
+    The starts of FAST-LTS are many and the fits small, so the steps of all of
+    them run as stacked arrays; each start stops as :func:`_csteps` would (its
+    criterion increases, or its h-subset repeats).
+    """
+    B = B.copy()
+    idx, obj = _h_subsets(A, y, B, h)
+    live = np.arange(len(B))
+    for _ in range(max_steps):
+        if not live.size:
+            break
+        sub = idx[live]
+        As, ys = A[sub], y[sub]  # (starts, h, p), (starts, h)
+        At = As.transpose(0, 2, 1)
+        try:
+            new = np.linalg.solve(At @ As, (At @ ys[:, :, None]))[:, :, 0]
+            bad = ~np.all(np.isfinite(new), axis=1)
+        except np.linalg.LinAlgError:  # a singular subset: each start on its own
+            new = np.empty((live.size, B.shape[1]))
+            bad = np.ones(live.size, dtype=bool)
+        for k in np.flatnonzero(bad):
+            new[k] = _lstsq(As[k], ys[k])
+        idx_new, obj_new = _h_subsets(A, y, new, h)
+        better = ~(obj_new > obj[live])  # as _csteps: only an increase stops a start
+        keep = live[better]
+        B[keep], obj[keep] = new[better], obj_new[better]
+        moved = np.any(np.sort(idx_new[better], axis=1) != np.sort(idx[keep], axis=1), axis=1)
+        idx[keep] = idx_new[better]
+        live = keep[moved]
+    return B, obj
+
+
 def _elemental_start(A, y, rng):
     """Exact fit through p random points; a singular subset is extended point by point until rank p."""
     n, p = A.shape
@@ -385,6 +426,26 @@ def _elemental_start(A, y, rng):
         if np.linalg.matrix_rank(sub) == p:
             return _lstsq(sub, y[order[:k]])
     raise AssertionError("unreachable: A has full column rank")
+
+
+def _elemental_starts(A, y, rng, n_starts):
+    """``n_starts`` rows of :func:`_elemental_start`, the same draws from ``rng``.
+
+    All subsets are drawn first and solved as one stack; only when one of them
+    is singular (its extension draws more from ``rng``) is the generator wound
+    back and the starts drawn one by one.
+    """
+    state = rng.bit_generator.state
+    n, p = A.shape
+    idx = np.array([rng.choice(n, size=p, replace=False) for _ in range(n_starts)])
+    try:
+        starts = np.linalg.solve(A[idx], y[idx][:, :, None])[:, :, 0]
+        if np.all(np.isfinite(starts)):
+            return starts
+    except np.linalg.LinAlgError:
+        pass
+    rng.bit_generator.state = state
+    return np.array([_elemental_start(A, y, rng) for _ in range(n_starts)])
 
 
 def _lts_consistency(h: int, n: int) -> float:
@@ -476,7 +537,8 @@ def fast_lts(
     included.  FAST-LTS (Rousseeuw & Van Driessen, 2006): ``n_starts``
     exact fits through ``p = d + 1`` random points (a singular subset is
     extended by random points until it has rank ``p``), ``n_csteps_initial``
-    C-steps from each, then C-steps to convergence from the ``n_best`` best.
+    C-steps from each (all starts at once, as stacked arrays), then C-steps
+    to convergence from the ``n_best`` best.
     (The nested subsampling the paper uses for ``n > 600`` is not needed at
     the sizes here; every start uses all points.)
 
@@ -551,13 +613,10 @@ def fast_lts(
         _lts_small_sample_factor(p - 1, n, h)  # fail before the search when undefined
     rng = np.random.default_rng(random_state)
 
-    candidates = []
-    for _ in range(n_starts):
-        beta = _elemental_start(A, y, rng)
-        beta, obj, _ = _csteps(A, y, beta, h, n_csteps_initial)
-        candidates.append((obj, beta))
+    starts = _elemental_starts(A, y, rng, n_starts)
+    betas, objs = _csteps_all(A, y, starts, h, n_csteps_initial)
     # Stable sort on the criterion only: equal criteria keep their draw order.
-    candidates.sort(key=lambda t: t[0])
+    candidates = sorted(zip(objs.tolist(), betas), key=lambda t: t[0])
 
     best = None
     for _, beta in candidates[:n_best]:

@@ -435,3 +435,43 @@ def test_mm_from_s_estimator_scales_match_lmrob():
         start_params=s_fit.coef, start_scale=0.7964, update_scale=False, conv="coefs", tol=1e-12, maxiter=500
     )
     assert np.max(np.abs(mm.params - [-0.18943, 0.08520, 0.04099, -0.05367])) <= 1e-5
+
+
+def _lts_design(n, d, seed, rounded=False):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = X @ rng.standard_normal(d) + rng.standard_normal(n)
+    y[: n // 4] += 15.0  # a quarter of vertical outliers
+    if rounded:  # ties, and subsets of p points that are singular
+        X, y = np.round(X), np.round(y)
+    return np.column_stack([np.ones(n), X]), y
+
+
+@pytest.mark.parametrize("rounded", [False, True])
+def test_stacked_starts_and_csteps_equal_the_one_by_one_ones(rounded):
+    """FAST-LTS runs its 500 starts as stacked arrays: the same draws as one at a time (a singular
+    subset included), and, without ties among the residuals, the same steps and criteria.  With ties
+    the h points kept may differ in the tie, decided by rounding either way; every stacked criterion
+    is still that of its coefficients, and no larger than its start's."""
+    from robustreg import robust_start as rs
+
+    A, y = _lts_design(120, 3, seed=7, rounded=rounded)
+    h = (len(y) + A.shape[1] + 1) // 2
+    rng = np.random.default_rng(5)
+    seq = np.array([rs._elemental_start(A, y, rng) for _ in range(300)])
+    stacked = rs._elemental_starts(A, y, np.random.default_rng(5), 300)
+    np.testing.assert_array_equal(stacked, seq)
+    if rounded:  # the rewind was taken: some p-point subset of the rounded design is singular
+        p = A.shape[1]
+        draws = np.random.default_rng(5)
+        assert any(np.linalg.matrix_rank(A[draws.choice(len(y), size=p, replace=False)]) < p for _ in range(300))
+    for steps in (0, 1, 2, 6):
+        B, obj = rs._csteps_all(A, y, seq, h, steps)
+        for k in range(len(seq)):
+            beta, o, _ = rs._csteps(A, y, seq[k], h, steps)
+            r2 = np.sort(np.square(y - A @ B[k]))
+            assert obj[k] == pytest.approx(r2[:h].sum(), rel=1e-12)
+            assert obj[k] <= np.sort(np.square(y - A @ seq[k]))[:h].sum() * (1 + 1e-12)
+            if not rounded:
+                np.testing.assert_allclose(B[k], beta, rtol=1e-9, atol=1e-12)
+                assert obj[k] == pytest.approx(o, rel=1e-12)
