@@ -614,7 +614,10 @@ def fast_lts(
     rng = np.random.default_rng(random_state)
 
     starts = _elemental_starts(A, y, rng, n_starts)
-    betas, objs = _csteps_all(A, y, starts, h, n_csteps_initial)
+    # Starts in groups whose stacked h-subsets take about 32 MB at most.
+    group = max(1, (1 << 22) // (n * p))
+    steps = [_csteps_all(A, y, starts[k : k + group], h, n_csteps_initial) for k in range(0, n_starts, group)]
+    betas, objs = np.concatenate([b for b, _ in steps]), np.concatenate([o for _, o in steps])
     # Stable sort on the criterion only: equal criteria keep their draw order.
     candidates = sorted(zip(objs.tolist(), betas), key=lambda t: t[0])
 
