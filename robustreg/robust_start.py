@@ -619,7 +619,7 @@ def fast_lts(
     steps = [_csteps_all(A, y, starts[k : k + group], h, n_csteps_initial) for k in range(0, n_starts, group)]
     betas, objs = np.concatenate([b for b, _ in steps]), np.concatenate([o for _, o in steps])
     # Stable sort on the criterion only: equal criteria keep their draw order.
-    candidates = sorted(zip(objs.tolist(), betas), key=lambda t: t[0])
+    candidates = sorted(zip(objs.tolist(), betas, strict=True), key=lambda t: t[0])
 
     best = None
     for _, beta in candidates[:n_best]:
