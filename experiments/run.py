@@ -2,7 +2,7 @@
 
     python experiments/run.py loss=huber outliers.fraction=0.2 seed=3
     python experiments/run.py -m loss=l1,l2,smooth_l1 outliers.fraction=0,0.1,0.2 seed=range(10)
-    python experiments/run.py experiment=contamination
+    python experiments/run.py experiment=contamination     # or +experiment=contamination
 
 A thin wrapper: the config becomes plain dataclasses (``OmegaConf.to_object``,
 which checks every value range) and :func:`robustreg.experiment.run_job` does
@@ -97,5 +97,16 @@ def main(cfg: DictConfig):
     return {k: record[k] for k in ("status", "coef_error", "n_iter")}
 
 
+def study_override(args: list) -> list:
+    """The command line with ``+experiment=NAME`` (the form of Hydra's docs) read as ``experiment=NAME``.
+
+    The defaults list names ``experiment`` (empty unless a study is chosen), so
+    that a study's values come after this file's own; Hydra would refuse to
+    append a second ``experiment`` and end with "Multiple values for experiment".
+    """
+    return [a[1:] if a.startswith("+experiment=") else a for a in args]
+
+
 if __name__ == "__main__":
+    sys.argv[1:] = study_override(sys.argv[1:])
     main()

@@ -145,6 +145,18 @@ def test_smoke_study_writes_the_expected_records(run_cli, tmp_path):
     assert rec["study"] == "smoke" and rec["job_dir"] == expected[0]
 
 
+def test_a_study_chosen_with_plus_runs_the_same_jobs(run_cli, tmp_path):
+    """``+experiment=NAME``, as Hydra's docs write it, runs the study that ``experiment=NAME`` runs."""
+    plain, plus = tmp_path / "plain", tmp_path / "plus"
+    run_cli("experiment=smoke", f"hydra.sweep.dir={plain}", check=0)
+    proc = run_cli("+experiment=smoke", f"hydra.sweep.dir={plus}", check=0)
+    assert "all 8 jobs done" in proc.stdout
+    assert _records(plus) == _records(plain)
+    for job in _records(plain):
+        a, b = (json.loads((root / job / "metrics.json").read_text()) for root in (plain, plus))
+        assert a["coef_error"] == b["coef_error"] and a["study"] == b["study"] == "smoke"
+
+
 def test_a_failed_job_leaves_the_others_complete_and_the_exit_non_zero(run_cli, tmp_path):
     sweep = tmp_path / "sweep"
     proc = run_cli("-m", "dataset.n_features=2,0,3", "dataset.n_train=60", f"hydra.sweep.dir={sweep}")
