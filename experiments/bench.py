@@ -216,14 +216,21 @@ class StreamingPass:
         return t
 
 
-def compute_per_row(X, y, spec, repeat):
-    """Seconds per row of the compiled pass on one core with its rows in cache (no memory traffic).
+def in_cache_block(X, y):
+    """``(X_b, y_b, w)``: about 256 KB of rows (they stay in the second-level cache) and their least-squares fit."""
+    rows = max(64, (256 << 10) // (X.itemsize * X.shape[1]))
+    Xc, yc = np.ascontiguousarray(X[:rows]), np.ascontiguousarray(y[:rows])
+    return Xc, yc, np.linalg.lstsq(Xc, yc, rcond=None)[0].astype(X.dtype)
 
-    A block of about 256 KB of X (it stays in the second-level cache) is passed
-    over again and again, at the least-squares fit of the block (residuals as
-    near the end of a fit).  This is the pass's arithmetic alone: a pass over a
-    large X can be no faster than this times the rows per core, whatever the
-    memory does.  None where the loss has no compiled pass.
+
+def compute_per_row(block, spec):
+    """Seconds per row of the compiled pass on one core over ``block`` (see :func:`in_cache_block`).
+
+    The block is passed over again and again at its least-squares fit
+    (residuals as near the end of a fit), with no memory traffic: this is the
+    pass's arithmetic alone.  A pass over a large X can be no faster than this
+    times the rows per core, whatever the memory does.  None where the loss
+    has no compiled pass.
     """
     from robustreg import _compiled
     from robustreg.losses import get_loss
@@ -231,11 +238,9 @@ def compute_per_row(X, y, spec, repeat):
     code = _compiled.loss_code(get_loss(spec))
     if code is None:
         return None
-    d = X.shape[1]
-    rows = max(64, (256 << 10) // (X.itemsize * d))
-    Xc, yc = np.ascontiguousarray(X[:rows]), np.ascontiguousarray(y[:rows])
-    w = np.linalg.lstsq(Xc, yc, rcond=None)[0].astype(X.dtype)
-    parts, gXs, gsums = np.empty(1), np.empty((1, d), dtype=X.dtype), np.empty(1)
+    Xc, yc, w = block
+    rows, d = Xc.shape
+    parts, gXs, gsums = np.empty(1), np.empty((1, d), dtype=Xc.dtype), np.empty(1)
     calls = 4
 
     def run():
@@ -244,13 +249,13 @@ def compute_per_row(X, y, spec, repeat):
 
     run()
     # Many short timings, the best kept: a neighbour on the machine only ever adds time.
-    return _best(run, repeat * 100) / (calls * rows)
+    return _best(run, 100) / (calls * rows)
 
 
-def _time_compute(X, y, specs, best):
+def _time_compute(block, specs, best):
     """One more timing of :func:`compute_per_row` for each ``label: spec``; ``best`` keeps the least."""
     for label, spec in specs.items():
-        t_row = compute_per_row(X, y, spec, 1)
+        t_row = compute_per_row(block, spec)
         if t_row is not None:
             best[label] = min(best.get(label, math.inf), t_row)
 
@@ -277,6 +282,7 @@ def bench_gd(sizes, repeat):
             one.measure(repeat * 3)
             results = []
             compute, best_row = {}, {}
+            block = in_cache_block(X, y) if n >= 100_000 else None  # the target size only
             cores = os.cpu_count() or 1
             for loss, gram in [(loss, True) for loss in BENCHED] + [("l2", False)]:
                 label = loss if loss != "l2" else ("l2 (X^T X path)" if gram else "l2 (row pass)")
@@ -297,9 +303,9 @@ def bench_gd(sizes, repeat):
                     compute[label] = spec
                 # The arithmetic of every loss so far, timed again after each fit: the
                 # neighbours on a shared machine come and go, and the quietest moment counts.
-                _time_compute(X, y, compute, best_row)
+                _time_compute(block, compute, best_row)
             for _ in range(5):  # and a few rounds more, so that the last loss has as many as the first
-                _time_compute(X, y, compute, best_row)
+                _time_compute(block, compute, best_row)
             print(f"### n = {n:.0e}, d = {d}, {name}  (X is {X.nbytes / 1e6:.0f} MB)\n")
             print(f"two BLAS matvecs X@w + X.T@g: {mv1 * 1e3:.3f} ms with 1 thread, {mvd * 1e3:.3f} ms with the default "
                   f"threads; one streaming pass over X (fastest way found, {one.how}): best {one.best * 1e3:.3f} ms\n")
@@ -320,7 +326,7 @@ def bench_gd(sizes, repeat):
                       f"| {cpr_txt} |")
             print()
             sys.stdout.flush()
-            del X, y, one
+            del X, y, one, block
             gc.collect()
 
 
