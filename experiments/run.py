@@ -6,12 +6,15 @@
 
 A thin wrapper: the config becomes plain dataclasses (``OmegaConf.to_object``,
 which checks every value range) and :func:`robustreg.experiment.run_job` does
-the rest.  Bad input ends a single run with one line and exit status 2; in a
-sweep, the job's failure is recorded and the other jobs go on.
+the rest.  Bad input ends a single run with one line and exit status 2
+(overrides that do not compose too: :func:`preflight` states them in one line
+where Hydra's own message spans several); in a sweep, the job's failure is
+recorded and the other jobs go on.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -21,7 +24,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from omegaconf.errors import OmegaConfBaseException, ValidationError
 
 from robustreg.config import ConfigError, CsvConf, JobConf
 from robustreg.datasets import DataError
@@ -37,8 +40,30 @@ OmegaConf.register_new_resolver("rr_root", lambda: os.environ.get("ROBUSTREG_ROO
 BAD_INPUT = (ConfigError, DataError, OmegaConfBaseException)
 
 
+def unknown_setting(cfg: DictConfig, path: str = "") -> str | None:
+    """One line for a key that no schema declares (appended with ``+``), or None.
+
+    OmegaConf would drop such a key at the top level without a word (a
+    misspelt ``+sede=3`` would run seed 0) and pass it on below.
+    """
+    kind = OmegaConf.get_type(cfg)
+    allowed = [f.name for f in dataclasses.fields(kind)] if dataclasses.is_dataclass(kind) else None
+    for key in cfg:
+        if allowed is not None and key not in allowed:
+            return f"{path}{key} is not a setting; allowed: {', '.join(allowed)}"
+        node = cfg._get_node(key)
+        if isinstance(node, DictConfig) and not node._is_none():
+            found = unknown_setting(node, f"{path}{key}.")
+            if found:
+                return found
+    return None
+
+
 def to_spec(cfg: DictConfig, original_cwd: str | None = None) -> JobConf:
     """The composed config as plain, validated dataclasses."""
+    unknown = unknown_setting(cfg)
+    if unknown:
+        raise ConfigError(unknown)
     # The seed feeds the data and outlier seeds: name it, not its copies, when it is bad.
     JobConf(name=str(cfg.get("name")), seed=cfg.get("seed"))
     spec = OmegaConf.to_object(cfg)
@@ -107,6 +132,53 @@ def study_override(args: list) -> list:
     return [a[1:] if a.startswith("+experiment=") else a for a in args]
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
+
+
+def compose_error(exc: BaseException) -> str:
+    """One line for an override that does not compose: the bad value, and what is allowed."""
+    from hydra.errors import MissingConfigException, OverrideParseException
+
+    cause = exc.__cause__
+    if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options:
+        group, _, choice = exc.missing_cfg_file.rpartition("/")
+        return f"{group}={choice} is invalid; allowed: one of {', '.join(exc.options)}"
+    if isinstance(exc, OverrideParseException):
+        return f"an override does not parse: {_first_line(exc)} (Hydra's override grammar)"
+    key = getattr(cause, "full_key", None)
+    node = getattr(cause, "parent_node", None)
+    if key and node is not None and str(getattr(cause, "key", "")) not in node:
+        return f"{key} is not a setting; allowed: {', '.join(map(str, node.keys()))}"
+    if key and isinstance(cause, ValidationError):
+        return f"{key}={cause.value} is invalid: {_first_line(cause)}"
+    return f"{_first_line(exc)}: {_first_line(cause)}" if cause is not None else _first_line(exc)
+
+
+def preflight(args: list) -> str | None:
+    """``None`` if a single run's overrides compose, else one line saying why not.
+
+    Hydra would say it in several lines (its search path, a hint to append
+    with ``+``).  Sweeps (``-m``) and Hydra's other flags are left to Hydra: a
+    sweep records a job that does not compose and goes on with the others.
+    """
+    if any(a.startswith("-") for a in args):
+        return None
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+
+    try:
+        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3", job_name="run"):
+            compose("config", overrides=args, return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException) as exc:
+        return compose_error(exc)
+    return None
+
+
 if __name__ == "__main__":
     sys.argv[1:] = study_override(sys.argv[1:])
+    problem = preflight(sys.argv[1:])
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(2)
     main()

@@ -162,11 +162,23 @@ def test_a_failed_job_leaves_the_others_complete_and_the_exit_non_zero(run_cli, 
     proc = run_cli("-m", "dataset.n_features=2,0,3", "dataset.n_train=60", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 1
     assert "1 of 3 jobs failed" in proc.stderr
-    assert "dataset.n_features=0" in proc.stderr
+    # The line names the failed job's folder, where its failure.json lies.
+    assert f"  {sweep / 'dataset.n_features=0/dataset.n_train=60'}: ConfigError: dataset.n_features=0" in proc.stderr
     assert _records(sweep) == ["dataset.n_features=2/dataset.n_train=60", "dataset.n_features=3/dataset.n_train=60"]
     failure = json.loads((sweep / "dataset.n_features=0/dataset.n_train=60/failure.json").read_text())
     assert failure["status"] == "failed" and "dataset.n_features=0" in failure["error"]
     assert not (sweep / "dataset.n_features=0/dataset.n_train=60/metrics.json").exists()
+
+
+def test_a_setting_no_schema_declares_fails_every_job_it_reaches(run_cli, tmp_path):
+    """A misspelt ``+sede=3`` would otherwise be dropped and every job run with seed 0."""
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", "loss=l1,l2", "+sede=3", "dataset.n_train=60", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 1 and "2 of 2 jobs failed" in proc.stderr
+    assert _records(sweep) == []
+    for loss in ("l1", "l2"):
+        failure = json.loads((sweep / f"+sede=3/dataset.n_train=60/loss={loss}/failure.json").read_text())
+        assert failure["error"] == "sede is not a setting; allowed: name, seed, dataset, outliers, loss, model"
 
 
 def test_an_interrupted_sweep_resumes_without_recomputing_done_jobs(run_cli, tmp_path):
@@ -209,9 +221,16 @@ def test_submitit_local_runs_the_smoke_study(run_cli, tmp_path):
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["loss=foo"], "Could not find 'loss/foo'"),
+        (["loss=foo"], "loss=foo is invalid; allowed: one of barron, cauchy, geman_mcclure, huber, l1, l2,"),
+        (["experiment=nope"], "experiment=nope is invalid; allowed: one of contamination, convergence,"),
+        (["hydra/launcher=nope"], "hydra/launcher=nope is invalid; allowed: one of basic, joblib,"),
+        (["model.max_itr=5"], "model.max_itr is not a setting; allowed: name, learning_rate,"),
+        (["loss=huber", "loss.beta=1"], "loss.beta is not a setting; allowed: name, delta"),
+        (["+sede=3"], "sede is not a setting; allowed: name, seed, dataset, outliers, loss, model"),
+        (["+model.max_itr=5"], "model.max_itr is not a setting; allowed: name, learning_rate,"),
+        (["outliers.fraction=abc"], "outliers.fraction=abc is invalid: Value 'abc' of type 'str' could not be converted to Float"),
+        (["outliers.fraction=[0.1"], "an override does not parse: no viable alternative at input '[0.1'"),
         (["outliers.fraction=0.7"], "outliers.fraction=0.7 is invalid; allowed: a number in [0, 0.5)"),
-        (["outliers.fraction=abc"], "Value 'abc' of type 'str' could not be converted to Float"),
         (["model.max_iter=-1"], "model.max_iter=-1 is invalid; allowed: an int in the range [0, inf)"),
         (["loss=huber", "loss.delta=0"], "loss.delta=0.0 is invalid; allowed: a finite real number in (0, inf)"),
         (["dataset=csv", "dataset.path=missing.csv", "dataset.target=y"], "missing.csv: file not found"),
@@ -220,11 +239,10 @@ def test_submitit_local_runs_the_smoke_study(run_cli, tmp_path):
 )
 def test_bad_input_gives_one_clear_line_and_no_metrics(run_cli, tmp_path, overrides, message):
     proc = run_cli(*overrides)
-    assert proc.returncode != 0
-    assert message in proc.stderr
-    if "is invalid" in message or "file not found" in message:
-        [line] = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-        assert line.startswith("error: ")
+    assert proc.returncode == 2
+    [line] = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert line.startswith("error: ")
+    assert message in line
     assert not list(tmp_path.rglob("metrics.json"))
 
 

@@ -74,6 +74,14 @@ def job_dirs(hydra_cfg, jobs: List[List[str]], parser: OverridesParser) -> List[
     return out
 
 
+def _output_dir(result) -> Optional[str]:
+    """The folder Hydra gave a job, or None (a job whose config did not compose has none)."""
+    try:
+        return str(result.hydra_cfg.hydra.runtime.output_dir)
+    except Exception:
+        return None
+
+
 def _write_json(path: Path, obj: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(obj, indent=1) + "\n")
@@ -166,7 +174,8 @@ class RobustregSweeper(Sweeper):
         for results in returns:
             for r in results:
                 if r.status == JobStatus.FAILED:
-                    where = r.working_dir or (str(sweep_dir / dirs[index]) if dirs[index] is not None else None)
+                    # The job's folder (its failure.json), not the working directory the job ran in.
+                    where = str(sweep_dir / dirs[index]) if dirs[index] is not None else _output_dir(r)
                     failed.append((where, jobs[index], r._return_value))
                 index += 1
         if failed:
