@@ -159,15 +159,19 @@ def preflight(args: list) -> str | None:
     """``None`` if a single run's overrides compose, else one line saying why not.
 
     Hydra would say it in several lines (its search path, a hint to append
-    with ``+``).  Sweeps (``-m``) and Hydra's other flags are left to Hydra: a
-    sweep records a job that does not compose and goes on with the others.
+    with ``+``).  Sweeps (``-m``, or a sweep of a study, which is a multirun by
+    its config) and Hydra's other flags are left to Hydra: a sweep records a
+    job that does not compose and goes on with the others.
     """
     if any(a.startswith("-") for a in args):
         return None
     from hydra import compose, initialize_config_dir
+    from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
     try:
+        if any(o.is_sweep_override() for o in OverridesParser.create().parse_overrides(args)):
+            return None
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3", job_name="run"):
             compose("config", overrides=args, return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as exc:

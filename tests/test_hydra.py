@@ -157,6 +157,14 @@ def test_a_study_chosen_with_plus_runs_the_same_jobs(run_cli, tmp_path):
         assert a["coef_error"] == b["coef_error"] and a["study"] == b["study"] == "smoke"
 
 
+def test_a_study_takes_a_sweep_of_its_own_without_m(run_cli, tmp_path):
+    """A study is a multirun by its config: ``seed=2,3`` sweeps it, with no ``-m`` and no refusal."""
+    sweep = tmp_path / "sweep"
+    proc = run_cli("experiment=smoke", "seed=2,3", "loss=l1", f"hydra.sweep.dir={sweep}", check=0)
+    assert "all 4 jobs done" in proc.stdout
+    assert _records(sweep) == [f"loss=l1/outliers.fraction={f}/seed={s}" for f in ("0.0", "0.2") for s in (2, 3)]
+
+
 def test_a_failed_job_leaves_the_others_complete_and_the_exit_non_zero(run_cli, tmp_path):
     sweep = tmp_path / "sweep"
     proc = run_cli("-m", "dataset.n_features=2,0,3", "dataset.n_train=60", f"hydra.sweep.dir={sweep}")
