@@ -32,6 +32,7 @@ from hydra.errors import HydraException
 from hydra.plugins.sweeper import Sweeper
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ def _output_dir(result) -> Optional[str]:
     """The folder Hydra gave a job, or None (a job whose config did not compose has none)."""
     try:
         return str(result.hydra_cfg.hydra.runtime.output_dir)
-    except Exception:
+    except (AttributeError, OmegaConfBaseException):
         return None
 
 
