@@ -23,7 +23,7 @@ from pathlib import Path
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException, ValidationError
 
 from robustreg.config import ConfigError, CsvConf, JobConf
@@ -156,12 +156,14 @@ def compose_error(exc: BaseException) -> str:
 
 
 def preflight(args: list) -> str | None:
-    """``None`` if a single run's overrides compose, else one line saying why not.
+    """``None`` if a single run's overrides make a valid job, else one line saying why not.
 
-    Hydra would say it in several lines (its search path, a hint to append
-    with ``+``).  Sweeps (``-m``, or a sweep of a study, which is a multirun by
-    its config) and Hydra's other flags are left to Hydra: a sweep records a
-    job that does not compose and goes on with the others.
+    Checked before Hydra makes the job's folder, so bad input leaves nothing
+    behind.  Hydra would report an override that does not compose in several
+    lines (its search path, a hint to append with ``+``).  Sweeps (``-m``, or
+    a study, which is a multirun by its config) and Hydra's other flags are
+    left to Hydra and the sweep: it records a job that does not compose or
+    holds a bad value, and goes on with the others.
     """
     if any(a.startswith("-") for a in args):
         return None
@@ -173,9 +175,17 @@ def preflight(args: list) -> str | None:
         if any(o.is_sweep_override() for o in OverridesParser.create().parse_overrides(args)):
             return None
         with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3", job_name="run"):
-            compose("config", overrides=args, return_hydra_config=True)
+            cfg = compose("config", overrides=args, return_hydra_config=True)
     except (HydraException, OmegaConfBaseException) as exc:
         return compose_error(exc)
+    if cfg.hydra.mode == RunMode.MULTIRUN:
+        return None
+    with open_dict(cfg):
+        del cfg["hydra"]
+    try:
+        to_spec(cfg)
+    except BAD_INPUT as exc:
+        return _explain(exc)
     return None
 
 

@@ -252,6 +252,8 @@ def test_bad_input_gives_one_clear_line_and_no_metrics(run_cli, tmp_path, overri
     assert line.startswith("error: ")
     assert message in line
     assert not list(tmp_path.rglob("metrics.json"))
+    if "file not found" not in message:  # found before Hydra makes the job's folder: nothing is left behind
+        assert not (tmp_path / "results").exists()
 
 
 def test_csv_with_text_in_a_numeric_column_is_one_clear_line(run_cli, tmp_path):
