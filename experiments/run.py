@@ -184,7 +184,7 @@ def preflight(args: list) -> str | None:
         del cfg["hydra"]
     try:
         to_spec(cfg)
-    except BAD_INPUT as exc:
+    except Exception as exc:  # as main() would have it: one line, exit status 2
         return _explain(exc)
     return None
 
