@@ -7,9 +7,9 @@
 A thin wrapper: the config becomes plain dataclasses (``OmegaConf.to_object``,
 which checks every value range) and :func:`robustreg.experiment.run_job` does
 the rest.  Bad input ends a single run with one line and exit status 2
-(overrides that do not compose too: :func:`preflight` states them in one line
-where Hydra's own message spans several); in a sweep, the job's failure is
-recorded and the other jobs go on.
+(:func:`preflight` checks the overrides and values before Hydra makes the
+job's folder); in a sweep, the job's failure is recorded and the other jobs
+go on.
 """
 
 from __future__ import annotations
@@ -72,12 +72,16 @@ def to_spec(cfg: DictConfig, original_cwd: str | None = None) -> JobConf:
     return spec
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
 def _explain(exc: BaseException) -> str:
     """One line for an exception: OmegaConf wraps the cause of a failed __post_init__."""
     cause = exc
     while isinstance(cause, OmegaConfBaseException) and cause.__cause__ is not None:
         cause = cause.__cause__
-    text = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    text = _first_line(cause)
     return text if isinstance(cause, BAD_INPUT) else f"{type(cause).__name__}: {text}"
 
 
@@ -130,10 +134,6 @@ def study_override(args: list) -> list:
     append a second ``experiment`` and end with "Multiple values for experiment".
     """
     return [a[1:] if a.startswith("+experiment=") else a for a in args]
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0].rstrip(".")
 
 
 def compose_error(exc: BaseException) -> str:
