@@ -223,6 +223,74 @@ class Design:
         w, b = self.to_original(theta)
         return y - self.X @ w.astype(self.X.dtype, copy=False) - b
 
+    # --- explicit rows and products, for certificates and exact finishes ------
+    @property
+    def col_mean(self):
+        return self.gram_raw[self.d, : self.d] if self.fit_intercept else np.zeros(self.d)
+
+    @property
+    def col_sd(self):
+        """Standard deviations of the columns of X (1 for a constant column)."""
+        mean = self.col_mean
+        var = np.diag(self.gram_raw)[: self.d] - mean**2
+        sd = np.sqrt(np.maximum(var, 0.0))
+        sd[sd <= 1e-12 * np.maximum(1.0, np.abs(mean))] = 1.0
+        return sd
+
+    def rows(self, idx):
+        """The rows ``idx`` of ``Z``, the design in the optimizer's coordinates."""
+        Xi = np.asarray(self.X[idx], dtype=np.float64)
+        Z = np.empty((len(idx), self.p))
+        Z[:, : self.d] = (Xi - self.mu) / self.s
+        if self.fit_intercept:
+            Z[:, self.d] = 1.0
+        return Z
+
+    def target(self, idx, y):
+        return np.asarray(y[idx], dtype=np.float64)
+
+    def columns(self, cols):
+        """Columns ``cols`` of ``Z`` (index ``d`` is the intercept's), as an (n, k) array."""
+        out = np.empty((self.n, len(cols)))
+        for k, j in enumerate(cols):
+            out[:, k] = 1.0 if j == self.d else (np.asarray(self.X[:, j], dtype=np.float64) - self.mu[j]) / self.s[j]
+        return out
+
+    def zt(self, u):
+        """``Z^T u`` in the optimizer's coordinates."""
+        gX = np.zeros(self.d)
+        for a, b in self.blocks:
+            gX += np.asarray(self.X[a:b], dtype=np.float64).T @ u[a:b]
+        total = float(np.sum(u))
+        g = np.empty(self.p)
+        g[: self.d] = (gX - self.mu * total) / self.s
+        if self.fit_intercept:
+            g[self.d] = total
+        return g
+
+    def weighted_gram(self, h):
+        """``Z^T V diag(h) Z / sum(v)``, block by block."""
+        H = np.zeros((self.p, self.p))
+        for a, b in self.blocks:
+            Zb = self.rows(np.arange(a, b))
+            hb = h[a:b] if self.sw is None else h[a:b] * self.sw[a:b]
+            H += Zb.T @ (hb[:, None] * Zb)
+        return 0.5 * (H + H.T) / self.sw_sum
+
+    def std_norm(self, v):
+        """Euclidean length of a parameter difference in standardized coordinates.
+
+        Slopes times the columns' standard deviations; the intercept as the
+        change of the fit at the mean of X.  Divided by sd(y), it is a
+        distance in standardized units.
+        """
+        w = v[: self.d] / self.s
+        out = w * self.col_sd
+        if self.fit_intercept:
+            c = float(v[self.d] - self.mu @ w) + float(self.col_mean @ w)
+            return float(np.sqrt(out @ out + c * c))
+        return float(np.linalg.norm(out))
+
 
 class RowKernel:
     """Objective and gradient by one fused, row-blocked pass over X.

@@ -196,6 +196,7 @@ class GDConf:
     """Every :class:`robustreg.GDRegressor` setting (``random_state`` is the job seed)."""
 
     name: str = "gd"
+    solver: str = "auto"
     learning_rate: str = "auto"
     eta0: float = 1.0
     power_t: float = 0.25
@@ -210,9 +211,8 @@ class GDConf:
     penalty: Optional[str] = None
     alpha: float = 1e-4
     l1_ratio: float = 0.15
-    init: Any = "zeros"
+    init: Any = None
     scale: Any = None
-    scale_update_every: Optional[int] = None
     record_history: bool = True
     verbose: int = 0
     dtype: str = "float64"

@@ -1,4 +1,16 @@
-r"""``GDRegressor``: a linear model fitted by gradient descent on a robust loss.
+r"""``GDRegressor``: a linear model fitted by gradient methods on a robust loss.
+
+Two solvers, one setting apart:
+
+* ``solver="auto"`` (the default) returns the loss's estimator: the
+  minimizer of its objective, reached on badly conditioned real designs
+  without tuning (preconditioned, accelerated proximal gradient; least
+  absolute deviations finished exactly at a vertex), and certified: the fit
+  says ``converged_=True`` only when an optimality certificate holds.
+  Estimator studies (contamination, real data) use it.
+* ``solver="gd"`` is plain gradient descent as the article describes it,
+  with its step-size rules, momentum and mini-batches: the algorithm the
+  dynamics studies (convergence, step size) look at.
 
 Scale.  A loss with a tuning constant (Huber's ``delta``, Tukey's ``c``...)
 is in units of the error scale: the estimator applies it to
@@ -9,19 +21,18 @@ is in units of the error scale: the estimator applies it to
   ``barron`` (convex for ``alpha >= 1``), and the redescending ``tukey``,
   ``welsch``, ``cauchy``, ``geman_mcclure`` (and ``barron`` with ``alpha < 1``).
 
+By default a convex scale-dependent loss uses the scale of statsmodels'
+``RLM`` and R's ``MASS::rlm`` (the MAD of the fit's own residuals, at the
+fixed point of fit and scale), and a redescending loss is the MM-estimator
+of ``robustbase::lmrob`` (an S-estimator start and its scale, kept fixed):
+so the default fit is scale- and regression-equivariant.  ``scale=1.0``
+gives the raw residuals of the article's loss and of PyTorch's
+``SmoothL1Loss``/``HuberLoss``.
+
 Starts.  A convex loss has one minimum, reached from any start.  A
-redescending loss is non-convex: gradient descent stops at the local minimum
-nearest its start, and from least squares or L1 that minimum still fits the
-bad leverage points.  The MM recipe (Yohai, 1987) is a high-breakdown start
-(``init="lts"`` or ``init="s"``), a 50%-breakdown scale of its residuals
-(``scale="s"``) kept fixed, then the redescending M-step; with the Tukey
-biweight (``c = 4.685``) it reproduces ``robustbase::lmrob`` on the classic
-data sets, for example::
-
-    GDRegressor("tukey", init="s", scale="s", standardize=True, max_iter=5000)
-
-(standardized features make the small, badly conditioned classic designs
-converge in hundreds rather than hundreds of thousands of steps).
+redescending loss is non-convex: a descent method stops at the local
+minimum nearest its start, and from least squares or L1 that minimum still
+fits the bad leverage points; hence the high-breakdown start (Yohai, 1987).
 """
 
 from __future__ import annotations
@@ -39,8 +50,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 from threadpoolctl import ThreadpoolController
 
-from ._gd import Design, GramKernel, RowKernel, soft_threshold
-from .losses import LOSSES, L2Loss, Loss, get_loss
+from . import _solver, robust_start
+from ._gd import Design, GramKernel, RowKernel
+from .losses import LOSSES, L2Loss, Loss, SmoothL1Loss, get_loss
 
 __all__ = ["GDRegressor"]
 
@@ -55,8 +67,8 @@ def _blas_controller() -> ThreadpoolController:
     return _BLAS
 
 
-#: The objective must not grow beyond this factor of its starting value.
-DIVERGENCE_FACTOR = 1e10
+DIVERGENCE_FACTOR = _solver.DIVERGENCE_FACTOR
+SOLVERS = ("auto", "gd")
 _INITS = ("zeros", "lstsq", "l1", "lts", "s")
 
 
@@ -72,7 +84,7 @@ def _weighted_median(values, weights=None):
 
 
 class GDRegressor(RegressorMixin, BaseEstimator):
-    r"""Linear regression by (proximal, momentum, mini-batch) gradient descent on a robust loss.
+    r"""Linear regression by gradient methods on a robust loss: its estimator, or plain gradient descent.
 
     Minimizes
 
@@ -82,15 +94,29 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         + \alpha\Big(\lambda \lVert w\rVert_1 + \tfrac{1-\lambda}{2}\lVert w\rVert_2^2\Big)
 
     over ``w`` and ``b``, with ``rho`` the loss, ``v`` the sample weights,
-    ``sigma`` the residual scale (1 unless ``scale`` is set and the loss is
-    scale dependent) and ``lambda = l1_ratio``.  With ``standardize=True``
-    the optimizer (and the penalty) works on standardized features; ``coef_``
-    and ``intercept_`` are always reported in the original units.
+    ``sigma`` the residual scale (see ``scale``) and ``lambda = l1_ratio``.
+    With ``standardize=True`` the penalty (and, for ``solver="gd"``, the
+    optimizer) works on standardized features; ``coef_`` and
+    ``intercept_`` are always reported in the original units.
 
     Parameters
     ----------
     loss : str or Loss, default="l2"
         A name in :data:`robustreg.losses.LOSSES` or a :class:`~robustreg.losses.Loss`.
+    solver : {"auto", "gd"}, default="auto"
+        * ``"auto"``: the estimator.  Accelerated proximal gradient (FISTA)
+          with adaptive restart, preconditioned by the curvature bound of the
+          loss times the Gram matrix of the standardized design, so that one
+          step of length 1 is safe and the conditioning of ``X`` does not
+          matter (backtracking where the loss has no curvature bound, Barron
+          with ``alpha > 2``).  L1: smoothing continuation (Smooth L1 with
+          ``beta -> 0``, warm-started), then an exact finish by simplex
+          pivots at a vertex of LAD's linear programme.  Certified: see
+          ``tol`` and ``converged_``.
+        * ``"gd"``: plain gradient descent (the article's algorithm): the
+          settings ``learning_rate`` to ``n_iter_no_change`` and
+          ``batch_size`` apply to it alone; by default it starts at zero
+          coefficients on raw residuals (``init``, ``scale``).
     learning_rate : {"auto", "constant", "invscaling"}, default="auto"
         Step-size rule, with ``L`` the largest eigenvalue of
         :math:`Z^\top V Z / \sum v` for the design ``Z`` the optimizer sees
@@ -128,25 +154,40 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         with rows shuffled every epoch from ``random_state``; an iteration is
         then one epoch, and the history records the full objective at its start.
     max_iter : int, default=1000
-        Maximum number of iterations (epochs for mini-batches).
+        Maximum number of iterations (epochs for mini-batches), over every
+        stage of a fit (scale fixed point, smoothing continuation).
     tol : float, default=1e-6
-        Stopping rule.  Smooth loss, full batch: stop when the norm of the
+        Certificate.  ``solver="auto"`` stops when it holds: for a smooth
+        loss, the Newton step :math:`H^{-1}\nabla F` at the fit (the
+        distance to the minimizer to first order) is at most ``tol`` in
+        standardized units (slopes times the features' standard
+        deviations, intercept as the fit at the mean of X, over the
+        standard deviation of y); with an L1 penalty, a proximal-gradient
+        bound on that distance; for L1, the relative duality gap of LAD's
+        linear programme is at most ``tol``.  With a scale fixed point,
+        also the scale's relative change is below ``tol / 100``.
+
+        ``solver="gd"``, stopping rule.  Smooth loss, full batch: stop when the norm of the
         gradient mapping :math:`\lVert\theta - \mathrm{prox}(\theta - \eta\nabla F)\rVert/\eta`
         (the gradient without an L1 penalty) falls below ``tol`` times the
         larger of its norms at the start and at zero coefficients (so that a
         start close to the optimum, such as a robust start, does not make
         the rule stricter).  Otherwise (non-smooth loss, or mini-batches):
         stop when the best objective has not decreased by more than
-        ``tol * |best|`` during ``n_iter_no_change`` iterations.
+        ``tol * |best|`` during ``n_iter_no_change`` iterations.  The fit
+        is then certified as above, within ``1000 * tol``.
     n_iter_no_change : int, default=100
         Window of the second stopping rule.  Subgradient steps on L1 improve
         the objective slowly while the coefficients still move on its flat
         optimum: a short window stops them early.
     fit_intercept : bool, default=True
     standardize : bool, default=False
-        Optimize over standardized features (centred when there is an
-        intercept, scaled to unit standard deviation); results are reported
-        in the original units.
+        Apply the penalty to standardized features (centred when there is
+        an intercept, scaled to unit standard deviation) and, for
+        ``solver="gd"``, optimize over them; results are reported in the
+        original units.  (``solver="auto"`` always works in standardized
+        coordinates internally: a change of variables that leaves the
+        estimator as it is.)
     penalty : {None, "l2", "l1", "elasticnet"}, default=None
     alpha : float, default=1e-4
         Penalty strength (ignored when ``penalty`` is None).  Note that the
@@ -155,8 +196,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     l1_ratio : float in [0, 1], default=0.15
         L1 share for ``"elasticnet"`` (``"l1"`` is 1, ``"l2"`` is 0).  The L1
         part takes a proximal (soft-threshold) step, so weights can be exactly zero.
-    init : {"zeros", "lstsq", "l1", "lts", "s"} or array-like, default="zeros"
-        Starting coefficients (intercept first when an array):
+    init : None, {"zeros", "lstsq", "l1", "lts", "s"} or array-like, default=None
+        Starting coefficients (intercept first when an array).  ``None``:
+        ``"s"`` for a redescending loss (the MM-estimator) and ``"lstsq"``
+        otherwise with ``solver="auto"``; ``"zeros"`` with ``solver="gd"``.
 
         * ``"zeros"``: all zero;
         * ``"lstsq"``: least squares (weighted by ``sample_weight``);
@@ -177,14 +220,18 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     scale : None, float, {"mad", "s"}, default=None
         Residual scale :math:`\sigma` for scale-dependent losses (the loss is
         applied to :math:`r / \sigma`, so its tuning constant is in units of
-        :math:`\sigma`), computed once from the residuals :math:`r^{(0)}` of
-        the start:
+        :math:`\sigma`):
 
-        * ``None``: :math:`\sigma = 1`, raw residuals;
-        * a float: that :math:`\sigma`;
-        * ``"mad"``: :math:`1.4826\,\operatorname{median}_i |r^{(0)}_i|`
-          (:func:`robustreg.robust_start.mad_scale`), as statsmodels' ``RLM``;
-        * ``"s"``: the biweight M-scale with 50% breakdown of MM-estimation
+        * ``None``: with ``solver="auto"``, ``"s"`` for a redescending loss
+          and ``"mad"`` for the others; with ``solver="gd"``, 1;
+        * a float: that :math:`\sigma` (``1.0``: raw residuals, the
+          article's loss);
+        * ``"mad"``: the estimate of statsmodels' ``RLM`` and R's
+          ``MASS::rlm``, :math:`\sigma = \operatorname{median}_i |r_i| / \Phi^{-1}(3/4)`
+          of the fit's own residuals (:func:`robustreg.robust_start.mad_scale`),
+          iterated with the fit to their fixed point (by the exact solver;
+          ``solver="gd"`` then descends at that sigma);
+        * ``"s"``: from the start's residuals, the biweight M-scale with 50% breakdown of MM-estimation
           (:func:`robustreg.robust_start.mscale` with ``ddof = p``, the number
           of coefficients: the small-sample form of ``robustbase::lmrob``,
           whose sum is divided by :math:`n - p`); with ``init="s"``, the
@@ -193,10 +240,6 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         Scale-free losses (L1, L2) ignore it.  A zero scale (an exact fit of
         more than half the rows) is replaced by a tiny positive one, with a
         ``RuntimeWarning``.
-    scale_update_every : int or None, default=None
-        With ``scale="mad"``, re-estimate sigma from the current residuals
-        every this many iterations (as statsmodels' RLM does each IRLS step).
-        Ignored otherwise: the ``"s"`` scale stays fixed, as in MM-estimation.
     random_state : int, RandomState or None, default=None
         Seeds mini-batch shuffling and the ``"lts"`` and ``"s"`` starts.
     record_history : bool, default=True
@@ -216,7 +259,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         Iterations run.
     n_features_in_ : int
     converged_ : bool
-        The stopping rule was met before ``max_iter``.
+        The certificate of ``tol`` holds at the fit (never merely "the
+        iterations stopped").  Otherwise a ``ConvergenceWarning`` says how
+        far from optimal the fit is.
+    init_ : str
+        The start used: ``init`` with its default resolved (``"array"`` for
+        explicit coefficients, ``"coef_init"`` for ``fit(coef_init=...)``).
+    optimality_ : float
+        The certificate's measure at the fit (``inf`` where none applies,
+        for example an indefinite Hessian of a redescending loss).
     diverged_ : bool
         The objective or the weights became non-finite, or the objective grew
         beyond ``1e10`` times its starting value; the last finite iterate is kept.
@@ -236,6 +287,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
     _parameter_constraints: dict = {
         "loss": [StrOptions(set(LOSSES)), Loss],
+        "solver": [StrOptions(set(SOLVERS))],
         "learning_rate": [StrOptions({"auto", "constant", "invscaling"})],
         "eta0": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
@@ -250,9 +302,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         "penalty": [None, StrOptions({"l2", "l1", "elasticnet"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
-        "init": [StrOptions(set(_INITS)), "array-like"],
+        "init": [None, StrOptions(set(_INITS)), "array-like"],
         "scale": [None, Interval(Real, 0, None, closed="neither"), StrOptions({"mad", "s"})],
-        "scale_update_every": [None, Interval(Integral, 1, None, closed="left")],
         "random_state": ["random_state"],
         "record_history": ["boolean"],
         "verbose": ["verbose"],
@@ -267,6 +318,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self,
         loss="l2",
         *,
+        solver="auto",
         learning_rate="auto",
         eta0=1.0,
         power_t=0.25,
@@ -281,15 +333,15 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         penalty=None,
         alpha=1e-4,
         l1_ratio=0.15,
-        init="zeros",
+        init=None,
         scale=None,
-        scale_update_every=None,
         random_state=None,
         record_history=True,
         verbose=0,
         dtype="float64",
     ):
         self.loss = loss
+        self.solver = solver
         self.learning_rate = learning_rate
         self.eta0 = eta0
         self.power_t = power_t
@@ -306,7 +358,6 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.l1_ratio = l1_ratio
         self.init = init
         self.scale = scale
-        self.scale_update_every = scale_update_every
         self.random_state = random_state
         self.record_history = record_history
         self.verbose = verbose
@@ -320,7 +371,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         ratio = {"l1": 1.0, "l2": 0.0, "elasticnet": self.l1_ratio}[self.penalty]
         return self.alpha * ratio, self.alpha * (1.0 - ratio)
 
-    def _start(self, X, y, sw, coef_init, intercept_init, rng):
+    def _start(self, X, y, sw, coef_init, intercept_init, rng, init):
         """Starting coefficients in original units, and the S-scale when the start is the S-estimator."""
         d = X.shape[1]
         if coef_init is not None:
@@ -328,7 +379,6 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             if coef.shape != (d,):
                 raise ValueError(f"coef_init has shape {coef.shape}; expected ({d},)")
             return coef, float(intercept_init or 0.0) if self.fit_intercept else 0.0, None
-        init = self.init
         if isinstance(init, str):
             if init == "zeros":
                 return np.zeros(d), 0.0, None
@@ -345,8 +395,6 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                     f"init={init!r} is invalid with fit_intercept=False; allowed: 'zeros', 'lstsq' "
                     "or explicit coefficients (the robust starts 'l1', 'lts', 's' fit an intercept)"
                 )
-            from . import robust_start
-
             start_scale = None
             if init == "l1":
                 theta = robust_start.lad_fit(X, y)
@@ -370,14 +418,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             raise ValueError(f"init has {theta.size} values; expected {d}")
         return theta, 0.0, None
 
-    def _initial_scale(self, loss, r, n_coef, start_scale=None):
-        """The residual scale sigma of the objective (1.0 when none applies)."""
-        if self.scale is None or not loss.scale_dependent:
-            return 1.0
-        if isinstance(self.scale, str):
-            from . import robust_start
-
-            if self.scale == "mad":
+    def _initial_scale(self, scale, r, n_coef, start_scale=None):
+        """The residual scale sigma from the start's residuals ``r`` (``scale`` a float, "mad" or "s")."""
+        if isinstance(scale, str):
+            if scale == "mad":
                 sigma = robust_start.mad_scale(r)
             elif start_scale is not None:
                 # The S-estimator's own scale: the minimum M-scale over all fits.
@@ -387,7 +431,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 # rows than coefficients the fit is exact anyway.
                 sigma = robust_start.mscale(r, ddof=min(n_coef, r.size - 1))
         else:
-            sigma = float(self.scale)
+            sigma = float(scale)
         if not sigma > 0 or not math.isfinite(sigma):
             # An exact fit of more than half the rows has zero robust scale.
             tiny = 1e-12 * max(1.0, float(np.max(np.abs(r))) if r.size else 1.0)
@@ -442,215 +486,351 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def _fit(self, X, y, sw, loss, rng, coef_init, intercept_init, ref):
-        design = Design(X, sw, self.fit_intercept, self.standardize)
+        exact = self.solver == "auto"
+        # The exact solver works in standardized coordinates, a change of
+        # variables that leaves the estimator (and the penalty's units) as they are.
+        design = Design(X, sw, self.fit_intercept, standardize=exact or self.standardize)
+        ybar = float(np.mean(y) if sw is None else sw @ y / design.sw_sum)
+        y_sd = float(np.sqrt(np.mean((y - ybar) ** 2) if sw is None else sw @ (y - ybar) ** 2 / design.sw_sum))
+        design.y_scale = y_sd if y_sd > 0 and math.isfinite(y_sd) else 1.0
         self.lipschitz_ = design.lipschitz
-        coef0, b0, start_scale = self._start(X, y, sw, coef_init, intercept_init, rng)
+        init, scale = self._resolved(loss)
+        self.init_ = "coef_init" if coef_init is not None else (init if isinstance(init, str) else "array")
+        coef0, b0, start_scale = self._start(X, y, sw, coef_init, intercept_init, rng, init)
         theta = design.from_original(coef0, b0)
         r0 = design.residuals(theta, y)
-        sigma = self._initial_scale(loss, r0, X.shape[1] + int(self.fit_intercept), start_scale)
-        full_batch = self.batch_size is None or self.batch_size >= X.shape[0]
-        use_gram = full_batch and type(loss) is L2Loss and self._use_gram
-        kernel = GramKernel(design, y, loss) if use_gram else RowKernel(design, y, loss)
-        kernel.sigma = sigma
-        l1_strength, l2_strength = self._penalty_parts()
-        d = design.d
-        # A smooth loss whose curvature is unbounded (Barron with alpha > 2)
-        # has no global step size 1/Lipschitz: it is stepped and stopped as a
-        # non-smooth loss is.
-        curvature = loss.curvature_bound
-        smooth = loss.smooth and curvature is not None and math.isfinite(curvature)
-
-        def objective_grad(point, rows=None):
-            f, g = kernel.value_grad(point, rows)
-            wz = point[:d]
-            if l2_strength:
-                f += 0.5 * l2_strength * float(wz @ wz)
-                g[:d] += l2_strength * wz
-            if l1_strength:
-                f += l1_strength * float(np.sum(np.abs(wz)))
-            return f, g
-
-        def prox(v, step):
-            if l1_strength:
-                v[:d] = soft_threshold(v[:d], step * l1_strength)
-            return v
-
-        L = design.lipschitz if design.lipschitz > 0 else 1.0
-        if self.learning_rate == "auto":
-            if smooth:
-                base_step = self.eta0 * sigma**2 / (curvature * L + l2_strength)
-            elif loss.smooth:
-                # Unbounded curvature: the largest curvature on the starting
-                # residuals (and at 0) bounds it while the residuals stay in that
-                # range; the L1 rule below would overshoot, as psi is unbounded.
-                kappa0 = float(np.max(loss.psi_deriv(np.append(r0 / sigma, 0.0))))
-                base_step = self.eta0 * sigma**2 / (kappa0 * L + l2_strength)
-            else:
-                s0 = _weighted_median(np.abs(r0), sw) if r0.size else 1.0
-                if not s0 > 0:
-                    s0 = float(np.std(y)) or 1.0
-                base_step = self.eta0 * s0 / L
-
-        def step_at(t):
-            if self.learning_rate == "constant":
-                return self.eta0
-            if self.learning_rate == "invscaling":
-                return self.eta0 / (t + 1.0) ** self.power_t
-            return base_step if smooth else base_step / math.sqrt(t + 1.0)
-
-        n_hist = self.max_iter if self.record_history else 0
-        h_obj = np.full(n_hist, np.nan)
-        h_grad = np.full(n_hist, np.nan)
-        h_step = np.full(n_hist, np.nan)
-        h_err = np.full(n_hist, np.nan) if ref is not None else None
-
-        m = self.momentum
-        prev = theta.copy()
-        best_theta, best_f = theta.copy(), math.inf
-        f0 = None
-        grad0 = None
-        no_improve = 0
-        converged = diverged = False
-        last_finite = theta.copy()
-        final_f = None
-        f_limit = math.inf
-        smooth_full = smooth and full_batch
-        n_done = 0
-        n = X.shape[0]
-        batch = None if full_batch else int(self.batch_size)
-        report_every = max(1, self.max_iter // 10)
-
-        for t in range(self.max_iter):
-            if (
-                self.scale == "mad"
-                and self.scale_update_every
-                and loss.scale_dependent
-                and t > 0
-                and t % self.scale_update_every == 0
-            ):
-                from . import robust_start
-
-                new_sigma = robust_start.mad_scale(design.residuals(theta, y))
-                if new_sigma > 0:
-                    kernel.sigma = sigma = new_sigma
-                    best_f = math.inf  # the objective changed with sigma
-            eta = step_at(t)
-            extrap = theta + m * (theta - prev) if m else theta
-            point = extrap if (self.nesterov and m) else theta
-            f, g = objective_grad(point)
-            gg = float(g @ g)  # one reduction checks every entry of g for inf/nan
-            if not (math.isfinite(f) and math.isfinite(gg)) or (f0 is not None and f > f_limit):
-                diverged = True
-                theta = last_finite
-                break
-            last_finite = point
-            if f0 is None:
-                f0 = f
-                f_limit = DIVERGENCE_FACTOR * max(f0, np.finfo(float).tiny)
-            if batch is None:
-                new = prox(extrap - eta * g, eta)
-            else:
-                new = self._epoch(kernel, theta, prev, eta, prox, l2_strength, d, n, batch, rng)
-            if l1_strength:
-                # Without heavy-ball momentum the step just taken is the proximal step from point.
-                stepped = new if (batch is None and extrap is point) else prox(point - eta * g, eta)
-                gnorm = float(np.linalg.norm((point - stepped) / eta))
-            else:
-                gnorm = math.sqrt(gg)
-            if t < n_hist:
-                h_obj[t] = f
-                h_grad[t] = gnorm
-                h_step[t] = eta
-                if h_err is not None:
-                    w_now, _ = design.to_original(point)
-                    h_err[t] = float(np.linalg.norm(w_now - ref))
-            if self.verbose and t % report_every == 0:
-                print(f"[GDRegressor] iter {t:>6d}  objective {f:.6g}  grad_norm {gnorm:.3g}  step {eta:.3g}")
-            n_done = t + 1
-            if best_f == math.inf or f < best_f * (1 - self.tol):
-                no_improve = 0
-            else:
-                no_improve += 1
-            if not smooth_full and f < best_f:
-                best_f, best_theta = f, point
-            if smooth_full:
-                if grad0 is None:
-                    grad0 = gnorm
-                    if np.any(point):
-                        # The scale of the problem: the gradient at zero coefficients.
-                        zero = np.zeros_like(point)
-                        _, g_zero = objective_grad(zero)
-                        gz = (zero - prox(zero - eta * g_zero, eta)) / eta if l1_strength else g_zero
-                        grad0 = max(grad0, float(np.linalg.norm(gz)))
-                if gnorm <= self.tol * grad0 or gnorm == 0.0:
-                    converged = True
-                    theta, final_f = point, f
-                    break
-            elif no_improve >= self.n_iter_no_change:
-                converged = True
-                break
-            prev, theta = theta, new
+        n_coef = X.shape[1] + int(self.fit_intercept)
+        sigma = 1.0
+        if loss.scale_dependent and scale is not None and scale != "mad":
+            sigma = self._initial_scale(scale, r0, n_coef, start_scale)
+        history = _solver.History(keep=self.record_history)
+        if ref is not None:
+            history.track = lambda t: float(np.linalg.norm(design.to_original(t)[0] - ref))
+        fit = _Fit(self, design, y, loss, history)
+        if loss.scale_dependent and scale == "mad":
+            res, sigma = fit.mad_fixed_point(theta, r0)
+            if not exact and not res.diverged:
+                # RLM's scale, found by the exact solver; then the GD run itself, from the start.
+                history.objective.clear(), history.grad_norm.clear(), history.step.clear(), history.coef_error.clear()
+                fit.n_iter = 0
+                res = fit.gd(theta, sigma, rng)
+        elif exact:
+            res = fit.exact(theta, sigma)
         else:
-            n_done = self.max_iter
-
-        if not diverged and not smooth_full and best_f < math.inf:
-            # Subgradient and stochastic steps are not monotone: keep the best iterate.
-            theta, final_f = best_theta, best_f
+            res = fit.gd(theta, sigma, rng, r0=r0)
+        theta = res.theta
         self.coef_, self.intercept_ = design.to_original(theta)
+        self.coef_ = np.array(self.coef_, dtype=float)
         self.intercept_ = float(self.intercept_)
-        # The objective is known where the loop stopped at an evaluated point.
-        self.objective_ = float(objective_grad(theta)[0] if final_f is None else final_f)
+        self.objective_ = float(fit.objective(theta, sigma) if res.objective is None else res.objective)
         self.scale_ = float(sigma)
-        self.n_iter_ = int(n_done)
-        self.diverged_ = bool(diverged)
-        self.converged_ = bool(converged and not diverged)
+        self.n_iter_ = int(fit.n_iter)
+        self.diverged_ = bool(res.diverged)
+        self.converged_ = bool(res.converged and not res.diverged)
+        self.optimality_ = float(res.optimality)
         if self.record_history:
+            n_done = len(history.objective)
             cols = {
                 "iteration": np.arange(n_done),
-                "objective": h_obj[:n_done],
-                "grad_norm": h_grad[:n_done],
-                "step": h_step[:n_done],
+                "objective": np.asarray(history.objective, dtype=float),
+                "grad_norm": np.asarray(history.grad_norm, dtype=float),
+                "step": np.asarray(history.step, dtype=float),
             }
-            if h_err is not None:
-                cols["coef_error"] = h_err[:n_done]
+            if ref is not None:
+                cols["coef_error"] = np.asarray(history.coef_error, dtype=float)
             self.history_ = pd.DataFrame(cols)
         else:
             self.history_ = None
-        if diverged:
+        name = loss.name or repr(loss)
+        if res.diverged:
             warnings.warn(
-                f"GDRegressor diverged at iteration {n_done} (loss={loss.name or loss!r}, step={step_at(n_done):.3g}); "
-                "the last finite iterate is kept",
+                f"GDRegressor diverged at iteration {self.n_iter_} (loss={name}); the last finite iterate is kept",
                 ConvergenceWarning,
                 stacklevel=4,
             )
-        elif not converged and self.max_iter > 0:
+        elif not self.converged_ and self.max_iter > 0:
             warnings.warn(
-                f"GDRegressor did not converge in max_iter={self.max_iter} iterations (tol={self.tol:g}); "
-                "increase max_iter or the step",
+                f"GDRegressor (loss={name}, solver={self.solver!r}) did not reach its minimizer in "
+                f"{self.n_iter_} iterations (max_iter={self.max_iter}): {fit.measure_name} is "
+                f"{self.optimality_:.3g}, tolerance {fit.tolerance:.3g}; increase max_iter",
                 ConvergenceWarning,
                 stacklevel=4,
             )
 
-    def _epoch(self, kernel, theta, prev, eta, prox, l2_strength, d, n, batch, rng):
-        """One epoch of mini-batch steps over a fresh shuffle of the rows."""
-        m = self.momentum
-        new = theta.copy()
-        vel = theta - prev
-        order = rng.permutation(n)
-        for a in range(0, n, batch):
-            rows = np.sort(order[a : a + batch])
-            base = new + m * vel if m else new
-            at = base if (self.nesterov and m) else new
-            _, gb = kernel.value_grad(at, rows)
-            if l2_strength:
-                gb[:d] += l2_strength * at[:d]
-            nxt = prox(base - eta * gb, eta)
-            vel = nxt - new
-            new = nxt
-        return new
+    def _resolved(self, loss):
+        """``(init, scale)`` with the defaults resolved for this loss and solver."""
+        init, scale = self.init, self.scale
+        exact = self.solver == "auto"
+        if init is None:
+            if not exact:
+                init = "zeros"  # the article's gradient descent starts at zero
+            elif loss.redescending and self.fit_intercept:
+                init = "s"  # MM: the S-estimator's 50%-breakdown start
+            else:
+                init = "lstsq"
+        if scale is None and loss.scale_dependent:
+            if not exact:
+                scale = 1.0  # raw residuals: the article's loss
+            else:
+                scale = "s" if loss.redescending else "mad"
+        return init, scale
+
 
     def predict(self, X):
         """Predict ``X @ coef_ + intercept_``."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         return X @ self.coef_ + self.intercept_
+
+
+class _Fit:
+    """One fit's problem-building and solver calls; the estimator's settings read from it."""
+
+    def __init__(self, est, design, y, loss, history):
+        self.est, self.design, self.y, self.loss, self.history = est, design, y, loss, history
+        self.n_iter = 0
+        self.measure_name = "the certificate"
+        self.tolerance = est.tol
+        l1, l2 = est._penalty_parts()
+        # Penalty strengths per optimizer coordinate: theta_j = w_j s_j.
+        units = np.ones(design.d) if (est.standardize or design.identity) else 1.0 / design.s
+        self.l1 = l1 * units if l1 else None
+        self.l2 = l2 * units**2 if l2 else None
+
+    def budget(self):
+        return max(self.est.max_iter - self.n_iter, 0)
+
+    def kernel(self, loss, sigma):
+        D = self.design
+        use_gram = type(loss) is L2Loss and self.est._use_gram and (self.est.solver == "auto" or self.est.batch_size is None or self.est.batch_size >= D.n)
+        kernel = GramKernel(D, self.y, loss) if use_gram else RowKernel(D, self.y, loss)
+        kernel.sigma = sigma
+        return kernel
+
+    def problem(self, loss, sigma):
+        kernel = self.kernel(loss, sigma)
+        d, l2 = self.design.d, self.l2
+
+        def value_grad(theta, rows=None):
+            f, g = kernel.value_grad(theta, rows)
+            if l2 is not None:
+                w = theta[:d]
+                f += 0.5 * float(l2 @ (w * w))
+                g[:d] += l2 * w
+            return f, g
+
+        return _solver.Problem(value_grad, d, self.l1, self.design.y_scale), kernel
+
+    def objective(self, theta, sigma):
+        prob, _ = self.problem(self.loss, sigma)
+        return prob.value_grad(theta)[0] + prob.l1_value(theta)
+
+    def _penalty_hessian(self):
+        D = self.design
+        H = np.zeros((D.p, D.p))
+        if self.l2 is not None:
+            H[np.arange(D.d), np.arange(D.d)] = self.l2
+        return H
+
+    def metric(self, curvature, sigma):
+        K = curvature / sigma**2 * self.design.gram + self._penalty_hessian()
+        return _solver.Metric(K, diagonal=self.l1 is not None)
+
+    # ------------------------------------------------------------ exact solver
+    def exact(self, theta, sigma, tol=None):
+        """The loss's minimizer at this sigma (a local one for a redescending loss), certified."""
+        loss, est = self.loss, self.est
+        tol = est.tol if tol is None else tol
+        if not loss.smooth:
+            return self.lad(theta, loss, tol)
+        prob, _ = self.problem(loss, sigma)
+        curvature = loss.curvature_bound
+        backtrack = curvature is None or not math.isfinite(curvature)
+        if backtrack:
+            r = self.design.residuals(theta, self.y) / sigma
+            curvature = max(float(np.max(loss.psi_deriv(np.append(r, 0.0)))), 1e-12)
+        metric = self.metric(curvature, sigma)
+        self.measure_name = "the Newton step to the minimizer, in standardized units,"
+        self.tolerance = tol
+
+        def certify(t):
+            if self.l1 is not None:
+                # With an L1 penalty the minimizer sits on a kink: the proximal
+                # gradient step, in the local-curvature metric, bounds the distance.
+                return self._prox_distance(prob, t, sigma)
+            _, g = prob.value_grad(t)
+            return _solver.newton_distance(self.design, t, self.y, loss, sigma, g, self._penalty_hessian())
+
+        res = _solver.accelerated(
+            prob, theta, metric, max_iter=self.budget(), tol=tol, certify=certify,
+            backtrack=backtrack, monotone=not loss.convex, history=self.history,
+        )
+        self.n_iter += res.n_iter
+        return res
+
+    def _prox_distance(self, prob, theta, sigma):
+        D = self.design
+        h = self.loss.psi_deriv(D.residuals(theta, self.y) / sigma)
+        H = D.weighted_gram(h) / sigma**2 + self._penalty_hessian()
+        top = float(np.linalg.eigvalsh(H)[-1])
+        low = float(np.linalg.eigvalsh(H)[0])
+        if not low > 0:
+            return math.inf
+        _, g = prob.value_grad(theta)
+        stepped = prob.prox(theta - g / top, 1.0 / top)
+        # A proximal-gradient step of length s at curvature in [low, top] is
+        # at most (top / low) s from the minimizer of a strongly convex composite.
+        return (top / low) * D.std_norm(stepped - theta) / D.y_scale
+
+    def lad(self, theta, loss, tol):
+        """Least absolute deviations by smoothing continuation, finished at a vertex and certified by the dual."""
+        D, y = self.design, self.y
+        self.measure_name = "the relative duality gap of the LAD linear programme"
+        self.tolerance = tol
+        box = (np.ones(D.n) if D.sw is None else D.sw) / D.sw_sum
+        r = D.residuals(theta, y)
+        beta = robust_start.mad_scale(r) or D.y_scale
+        floor = 1e-12 * D.y_scale
+        gap = math.inf
+        res = _solver.Result(theta, 0, False, False)
+        while self.budget() > 0:
+            smooth = SmoothL1Loss(beta=beta)
+            prob, _ = self.problem(smooth, 1.0)
+            metric = self.metric(1.0 / beta, 1.0)
+            res = _solver.accelerated(
+                prob, theta, metric, max_iter=self.budget(), tol=1e-7 * beta / D.y_scale,
+                history=self.history,
+            )
+            self.n_iter += res.n_iter
+            if res.diverged:
+                return res
+            theta = res.theta
+            if self.l1 is None and self.l2 is None:
+                finish = _solver.lad_vertex(D, theta, y)
+                if finish is not None:
+                    vertex, u = finish
+                    gap = _solver.lad_dual_gap(D, vertex, y, u)
+                    if gap <= tol:
+                        return _solver.Result(vertex, res.n_iter, True, False, None, gap)
+            u = box * smooth.psi(D.residuals(theta, y))
+            gap = _solver.lad_dual_gap(D, theta, y, u, self.l1, self.l2)
+            if gap <= tol:
+                return _solver.Result(theta, res.n_iter, True, False, None, gap)
+            if beta <= floor:
+                break
+            beta = max(beta * 0.1, floor)
+        return _solver.Result(theta, res.n_iter, False, False, None, gap)
+
+    def mad_fixed_point(self, theta, r0, max_outer=200):
+        """RLM's estimate: the fit at sigma and sigma = MAD of that fit's residuals, iterated to their fixed point."""
+        D = self.design
+        sigma = robust_start.mad_scale(r0)
+        if not sigma > 0:
+            sigma = self.est._initial_scale("mad", r0, D.p)
+        tol = self.est.tol
+        res = _solver.Result(theta, 0, False, False)
+        for _ in range(max_outer):
+            res = self.exact(theta, sigma, tol=tol)
+            theta = res.theta
+            if res.diverged or self.budget() == 0:
+                break
+            new = robust_start.mad_scale(D.residuals(theta, self.y))
+            if not new > 0:
+                break
+            moved = abs(new - sigma) / sigma
+            sigma = new
+            if moved <= 1e-2 * tol:
+                # One more solve at the final sigma keeps fit and scale consistent.
+                res = self.exact(theta, sigma, tol=tol)
+                break
+        else:
+            res = _solver.Result(res.theta, res.n_iter, False, res.diverged, None, res.optimality)
+            self.measure_name = "the scale's change in the last fixed-point step"
+        return res, sigma
+
+    # -------------------------------------------------------------- plain GD
+    def gd(self, theta, sigma, rng, r0=None):
+        """Plain gradient descent; certified afterwards as the exact solver is (within 1000 tol)."""
+        est, loss, D = self.est, self.loss, self.design
+        prob, kernel = self.problem(loss, sigma)
+        l1_strength, l2_strength = est._penalty_parts()
+        curvature = loss.curvature_bound
+        smooth = loss.smooth and curvature is not None and math.isfinite(curvature)
+        if r0 is None:
+            r0 = D.residuals(theta, self.y)
+        L = D.lipschitz if D.lipschitz > 0 else 1.0
+        base_step = 1.0
+        if est.learning_rate == "auto":
+            if smooth:
+                base_step = est.eta0 * sigma**2 / (curvature * L + l2_strength)
+            elif loss.smooth:
+                # Unbounded curvature: the largest curvature on the starting
+                # residuals (and at 0) bounds it while the residuals stay in that
+                # range; the L1 rule below would overshoot, as psi is unbounded.
+                kappa0 = float(np.max(loss.psi_deriv(np.append(r0 / sigma, 0.0))))
+                base_step = est.eta0 * sigma**2 / (kappa0 * L + l2_strength)
+            else:
+                s0 = _weighted_median(np.abs(r0), D.sw) if r0.size else 1.0
+                if not s0 > 0:
+                    s0 = float(np.std(self.y)) or 1.0
+                base_step = est.eta0 * s0 / L
+
+        def step_at(t):
+            if est.learning_rate == "constant":
+                return est.eta0
+            if est.learning_rate == "invscaling":
+                return est.eta0 / (t + 1.0) ** est.power_t
+            return base_step if smooth else base_step / math.sqrt(t + 1.0)
+
+        full_batch = est.batch_size is None or est.batch_size >= D.n
+        settings = _solver.GDSettings(
+            step_at=step_at, momentum=est.momentum, nesterov=est.nesterov,
+            batch_size=None if full_batch else int(est.batch_size), max_iter=self.budget(), tol=est.tol,
+            n_iter_no_change=est.n_iter_no_change, smooth=smooth, verbose=est.verbose,
+        )
+
+        def epoch(th, prev, eta):
+            return _epoch(kernel, prob, th, prev, eta, self.l2, D.d, D.n, settings, rng)
+
+        res = _solver.plain_gd(prob, theta, settings, epoch=epoch, history=self.history)
+        self.n_iter += res.n_iter
+        if res.diverged:
+            return res
+        # The stopping rule says the iteration stalled; the certificate says where.
+        self.tolerance = 1e3 * est.tol
+        cert = self.certificate(res.theta, sigma, prob)
+        return _solver.Result(res.theta, res.n_iter, res.converged and cert <= self.tolerance, False, res.objective, cert)
+
+    def certificate(self, theta, sigma, prob):
+        loss, D = self.loss, self.design
+        if not loss.smooth:
+            self.measure_name = "the relative duality gap of the LAD linear programme"
+            box = (np.ones(D.n) if D.sw is None else D.sw) / D.sw_sum
+            r = D.residuals(theta, self.y)
+            scale = robust_start.mad_scale(r) or D.y_scale
+            u = box * SmoothL1Loss(beta=1e-3 * scale).psi(r)
+            return _solver.lad_dual_gap(D, theta, self.y, u, self.l1, self.l2)
+        self.measure_name = "the Newton step to the minimizer, in standardized units,"
+        if self.l1 is not None:
+            return self._prox_distance(prob, theta, sigma)
+        _, g = prob.value_grad(theta)
+        return _solver.newton_distance(D, theta, self.y, loss, sigma, g, self._penalty_hessian())
+
+
+def _epoch(kernel, prob, theta, prev, eta, l2, d, n, s, rng):
+    """One epoch of mini-batch steps over a fresh shuffle of the rows."""
+    m = s.momentum
+    new = theta.copy()
+    vel = theta - prev
+    order = rng.permutation(n)
+    for a in range(0, n, s.batch_size):
+        rows = np.sort(order[a : a + s.batch_size])
+        base = new + m * vel if m else new
+        at = base if (s.nesterov and m) else new
+        _, gb = kernel.value_grad(at, rows)
+        if l2 is not None:
+            gb[:d] += l2 * at[:d]
+        nxt = prob.prox(base - eta * gb, eta)
+        vel = nxt - new
+        new = nxt
+    return new

@@ -59,7 +59,7 @@ def test_threaded_pass_is_bit_for_bit_the_serial_pass(name, monkeypatch):
 @pytest.mark.parametrize("penalty", [None, "l2", "l1"])
 def test_l2_on_x_transpose_x_equals_the_row_pass(standardize, penalty):
     X, y = _data(seed=3)
-    kw = dict(standardize=standardize, penalty=penalty, alpha=0.05, max_iter=300, tol=1e-9)
+    kw = dict(solver="gd", standardize=standardize, penalty=penalty, alpha=0.05, max_iter=300, tol=1e-9)
     gram = GDRegressor("l2", **kw).fit(X, y, coef_reference=np.arange(7.0))
     row = GDRegressor("l2", **kw)
     row._use_gram = False
@@ -159,7 +159,7 @@ def test_fit_with_the_compiled_pass_equals_the_plain_fit(name, monkeypatch):
     """Whole fits (history included) agree to 1e-12 relative, threaded or not."""
     X, y = _data(n=20_000, seed=4)
     monkeypatch.setattr(_gd, "_BLOCK_BYTES", 8 * 6 * 500)
-    kw = dict(max_iter=200, tol=0.0, init="zeros", momentum=0.9, nesterov=True)
+    kw = dict(solver="gd", max_iter=200, tol=0.0, init="zeros", momentum=0.9, nesterov=True)
     if LOSSES[name]().redescending:  # from a fit, on the residual scale
         kw.update(init="lstsq", scale="mad")
     loss = LOSSES[name](**({"alpha": -0.5} if name == "barron" else {}))
@@ -195,7 +195,7 @@ def test_compiled_pass_lets_nan_and_inf_through(monkeypatch):
         f, _ = compiled.value_grad(np.full(7, np.inf))
         assert not np.isfinite(f)
     monkeypatch.setattr(_gd, "_COMPILED_BYTES", 0)
-    model = GDRegressor("l2", learning_rate="constant", eta0=10.0, max_iter=500)
+    model = GDRegressor("l2", solver="gd", learning_rate="constant", eta0=10.0, max_iter=500)
     model._use_gram = False  # the row pass, compiled
     with pytest.warns(ConvergenceWarning, match="diverged"):
         model.fit(X, y)

@@ -205,9 +205,12 @@ def test_barron_above_two_takes_a_positive_diminishing_step_to_the_minimum(alpha
         ds.X_train, ds.y_train, "vertical", 0.1, 10.0, seed=1, noise_scale=ds.noise_scale, y_signal=ds.y_signal_train
     )
     with warnings.catch_warnings():
-        warnings.simplefilter("error")  # no overflow, no invalid value, no divergence
-        model = GDRegressor(loss, init=init, scale=scale, max_iter=20_000, tol=1e-9, n_iter_no_change=100).fit(X, y)
-    assert model.converged_ and not model.diverged_
+        warnings.simplefilter("error", RuntimeWarning)  # no overflow, no invalid value
+        warnings.simplefilter("ignore", ConvergenceWarning)  # diminishing steps stall short of 1e-6
+        model = GDRegressor(loss, solver="gd", init=init, scale=scale, max_iter=20_000, tol=1e-9, n_iter_no_change=100).fit(X, y)
+    assert not model.diverged_
+    # The stall rule stopped it; the certificate says how far it is: within the 1e-2 checked below, not 1e-9.
+    assert 0 < model.optimality_ < 1e-2 and not model.converged_
     steps = model.history_["step"].to_numpy()
     assert np.all(np.isfinite(steps)) and steps[0] > 0
     np.testing.assert_allclose(steps * np.sqrt(np.arange(1, len(steps) + 1)), steps[0], rtol=1e-12)
@@ -225,3 +228,27 @@ def test_barron_above_two_takes_a_positive_diminishing_step_to_the_minimum(alpha
     ref = optimize.minimize(objective, np.zeros(A.shape[1]), jac=gradient, method="BFGS", options={"gtol": 1e-10})
     np.testing.assert_allclose([model.intercept_, *model.coef_], ref.x, atol=1e-2)
     assert model.objective_ == pytest.approx(ref.fun, rel=1e-4)
+
+
+@pytest.mark.parametrize("alpha", [3.0, 4.0])
+def test_barron_above_two_exact_solver_backtracks_to_the_minimum(alpha):
+    """No curvature bound: the default solver backtracks, and certifies the BFGS minimizer."""
+    loss = BarronLoss(alpha=alpha, c=1.0)
+    ds = synthetic(n_train=200, n_test=0, n_features=3, seed=1)
+    X, y, _ = inject(
+        ds.X_train, ds.y_train, "vertical", 0.1, 10.0, seed=1, noise_scale=ds.noise_scale, y_signal=ds.y_signal_train
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model = GDRegressor(loss, scale=1.0).fit(X, y)
+    assert model.converged_ and model.optimality_ <= 1e-6
+    A = np.column_stack([np.ones(len(y)), X])
+
+    def objective(theta):
+        return float(np.mean(loss.rho(y - A @ theta)))
+
+    def gradient(theta):
+        return -A.T @ loss.psi(y - A @ theta) / len(y)
+
+    ref = optimize.minimize(objective, np.zeros(A.shape[1]), jac=gradient, method="BFGS", options={"gtol": 1e-12})
+    np.testing.assert_allclose([model.intercept_, *model.coef_], ref.x, atol=1e-6 * np.std(y))
