@@ -44,7 +44,8 @@ def main(argv=None) -> int:
     counts = report.collection.counts()
     print(
         f"{report.collection.study}: expected {counts['expected']}, done {counts['done']}, "
-        f"failed {counts['failed']}, diverged {counts['diverged']}, missing {counts['missing']}"
+        f"failed {counts['failed']}, diverged {counts['diverged']}, not converged {counts['not_converged']}, "
+        f"missing {counts['missing']}"
     )
     for v in report.verdicts:
         print(f"  {v.claim}: {v.verdict}")

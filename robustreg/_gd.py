@@ -160,11 +160,9 @@ class Design:
         if fit_intercept:
             T[d, :d] = -self.mu / self.s
             T[d, d] = 1.0
-        A = self.gram_raw if fit_intercept else self.gram_raw[:d, :d]
-        T = T if fit_intercept else T[:d, :d]
+        self._T = T if fit_intercept else T[:d, :d]
         #: Z^T V Z / sum(v), the Hessian of the mean squared residual / 2.
-        self.gram = T.T @ A @ T
-        self.gram = 0.5 * (self.gram + self.gram.T)
+        self.gram = self._to_optimizer(self.gram_raw)
         #: Largest eigenvalue of Z^T V Z / sum(v): the curvature scale of every loss.
         self.lipschitz = float(np.linalg.eigvalsh(self.gram)[-1]) if self.p else 0.0
         #: No standardization: the optimizer's parameters are the coefficients.
@@ -183,8 +181,17 @@ class Design:
                 self.X_ones[:, d] = 1.0
             self.X = self.X_ones[:, :d]  # a view, Fortran-ordered too
 
-    def _raw_gram(self):
-        X, sw, n, d = self.X, self.sw, self.n, self.d
+    def _to_optimizer(self, A):
+        """``T^T A T``: a matrix of the raw columns ``[X, 1]`` in the optimizer's coordinates."""
+        A = A if self.fit_intercept else A[: self.d, : self.d]
+        M = self._T.T @ A @ self._T
+        return 0.5 * (M + M.T)
+
+    def _raw_gram(self, sw=None, total=None):
+        """``[X, 1]^T diag(sw) [X, 1] / total`` (``sw`` the sample weights by default)."""
+        X, n, d = self.X, self.n, self.d
+        if sw is None and total is None:
+            sw = self.sw
         G = np.empty((d + 1, d + 1))
         if sw is None:
             G[:d, :d] = X.T @ X
@@ -197,9 +204,11 @@ class Design:
                 Xb, vb = X[a:b], sw[a:b]
                 G[:d, :d] += Xb.T @ (vb[:, None] * Xb)
                 colsum += vb @ Xb
-            total = float(np.sum(sw))
+            G[d, d] = float(np.sum(sw))
+            total = float(np.sum(sw)) if total is None else total
         G[d, :d] = G[:d, d] = colsum
-        G[d, d] = total
+        if sw is None:
+            G[d, d] = total
         return G / total
 
     # --- parameter maps -------------------------------------------------------
@@ -269,13 +278,17 @@ class Design:
         return g
 
     def weighted_gram(self, h):
-        """``Z^T V diag(h) Z / sum(v)``, block by block."""
-        H = np.zeros((self.p, self.p))
-        for a, b in self.blocks:
-            Zb = self.rows(np.arange(a, b))
-            hb = h[a:b] if self.sw is None else h[a:b] * self.sw[a:b]
-            H += Zb.T @ (hb[:, None] * Zb)
-        return 0.5 * (H + H.T) / self.sw_sum
+        """``Z^T V diag(h) Z / sum(v)``, from the raw columns block by block."""
+        hv = np.asarray(h, dtype=np.float64) if self.sw is None else h * self.sw
+        return self._to_optimizer(self._raw_gram(hv, self.sw_sum))
+
+    def normal_equations(self, y):
+        """Least squares in the optimizer's coordinates from ``Z^T V Z`` and ``Z^T V y`` (one pass)."""
+        vy = np.asarray(y, dtype=np.float64) if self.sw is None else self.sw * y
+        b = self.zt(vy) / self.sw_sum
+        lam, V = np.linalg.eigh(self.gram)
+        keep = lam > 1e-12 * max(float(lam[-1]), np.finfo(float).tiny)
+        return V[:, keep] @ ((V[:, keep].T @ b) / lam[keep])
 
     def std_norm(self, v):
         """Euclidean length of a parameter difference in standardized coordinates.

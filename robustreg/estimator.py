@@ -496,8 +496,12 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.lipschitz_ = design.lipschitz
         init, scale = self._resolved(loss)
         self.init_ = "coef_init" if coef_init is not None else (init if isinstance(init, str) else "array")
-        coef0, b0, start_scale = self._start(X, y, sw, coef_init, intercept_init, rng, init)
-        theta = design.from_original(coef0, b0)
+        if exact and init == "lstsq" and coef_init is None:
+            # Least squares from the Gram matrix already at hand: one more pass, no factorization of X.
+            theta, start_scale = design.normal_equations(y), None
+        else:
+            coef0, b0, start_scale = self._start(X, y, sw, coef_init, intercept_init, rng, init)
+            theta = design.from_original(coef0, b0)
         r0 = design.residuals(theta, y)
         n_coef = X.shape[1] + int(self.fit_intercept)
         sigma = 1.0

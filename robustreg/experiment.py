@@ -4,8 +4,12 @@ Data flows one way: spec -> dataset -> outliers -> estimator.fit -> metrics
 -> job folder.  The job folder then holds
 
 * ``metrics.json``: every input that identifies the job and every outcome;
-  written last, and only by a job that ran to its end (status ``ok`` or
-  ``diverged``): it is the job's done marker;
+  written last, and only by a job that ran to its end: it is the job's done
+  marker.  Its ``status`` is ``ok`` (the fit met its stopping rule),
+  ``not_converged`` (it neither met its stopping rule nor diverged: gradient
+  descent stopped at ``max_iter``, or a reference solver warned with a
+  :class:`~sklearn.exceptions.ConvergenceWarning`) or ``diverged``; the
+  ``converged`` and ``diverged`` booleans are kept beside it;
 * ``history.parquet``: objective, gradient norm, step and parameter error per
   iteration (gradient-descent models only);
 * ``config.json``: the job spec as plain JSON;
@@ -188,6 +192,18 @@ def _build_model(spec: JobConf):
     raise TypeError(f"unknown model spec {type(model).__name__}")
 
 
+def job_status(converged: bool, diverged: bool) -> str:
+    """The status of a job that ran to its end: ``diverged``, else ``ok`` or ``not_converged``.
+
+    A fit that neither met its stopping rule nor diverged is ``not_converged``:
+    its estimate is not the minimizer it stands for, so the report leaves it out
+    of estimator comparisons (its history still counts for the dynamics).
+    """
+    if diverged:
+        return "diverged"
+    return "ok" if converged else "not_converged"
+
+
 def _fit_and_measure(spec: JobConf):
     """Build the data, inject outliers, fit, and measure.
 
@@ -245,7 +261,7 @@ def _fit_and_measure(spec: JobConf):
     else:
         converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
     outcomes = {
-        "status": "diverged" if diverged else "ok",
+        "status": job_status(converged, diverged),
         "coef": coef,
         "intercept": intercept,
         "coef_reference": ref,
@@ -263,6 +279,8 @@ def _fit_and_measure(spec: JobConf):
         "lipschitz": getattr(estimator, "lipschitz_", None),
         "initial_step": float(history["step"].iloc[0]) if grad is not None else None,
         "scale": getattr(estimator, "scale_", None),
+        "start": getattr(estimator, "init_", None),
+        "optimality": getattr(estimator, "optimality_", None),
         "max_grad_norm": float(np.nanmax(grad)) if grad is not None else None,
         "final_grad_norm": float(grad[-1]) if grad is not None else None,
         "published": {k: np.asarray(v) for k, v in (ds.published or {}).items()},

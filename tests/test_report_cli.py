@@ -57,7 +57,7 @@ def reported(tmp_path_factory):
 def test_cli_succeeds_and_prints_counts(reported):
     proc = reported["proc"]
     assert proc.returncode == 0, proc.stderr
-    assert "expected 38, done 36, failed 1, diverged 3, missing 1" in proc.stdout
+    assert "expected 38, done 36, failed 1, diverged 3, not converged 0, missing 1" in proc.stdout
 
 
 def test_tables_have_expected_rows(reported):
@@ -106,10 +106,10 @@ def test_report_lists_failed_and_missing_jobs(reported):
     missing = sweep_jobs[-1]
     assert not (sweep / missing["job_dir"]).exists()
     text = (out / "report.md").read_text()
-    section = text[text.index("## Failed and missing jobs"):]
+    section = text[text.index("## Failed, not-converged and missing jobs"):]
     assert f"| {failed_dir} |" in section and "LinAlgError: SVD did not converge" in section
     assert f"| {missing['job_dir']} | {' '.join(missing['overrides'])} |" in section
-    assert "| 38 | 36 | 1 | 3 | 1 |" in text
+    assert "| 38 | 36 | 1 | 3 | 0 | 1 |" in text
 
 
 def test_report_has_claims_with_rules_and_versions(reported):
@@ -120,7 +120,8 @@ def test_report_has_claims_with_rules_and_versions(reported):
     for lib in ("python", "numpy", "scipy", "scikit-learn", "pandas", "robustreg"):
         assert lib + " " in text.split("## Software", 1)[1]
     digest = json.loads((reported["out"] / "report.json").read_text())
-    assert digest["counts"] == {"expected": 38, "done": 36, "failed": 1, "diverged": 3, "missing": 1}
+    assert digest["counts"] == {"expected": 38, "done": 36, "failed": 1, "diverged": 3, "not_converged": 0,
+                                "missing": 1}
     assert set(digest["verdicts"]) == {f"C{i}" for i in range(1, 9)}
 
 
@@ -130,7 +131,7 @@ def test_sweep_folder_is_never_written(reported):
 
 def test_index_links_the_study(reported):
     index = (reported["root"] / "results" / "README.md").read_text()
-    assert "[small](small/report.md) | 38 | 36 | 1 | 3 | 1 |" in index
+    assert "[small](small/report.md) | 38 | 36 | 1 | 3 | 0 | 1 |" in index
 
 
 def test_tables_are_byte_identical_on_a_second_run(reported, tmp_path, capsys):

@@ -51,7 +51,8 @@ def fit_record(study, job_dir, *, loss, kind, fraction, seed, learning_rate="aut
     ds = load_dataset(dataset, **data_params)
     X, y, mask = inject(ds.X_train, ds.y_train, kind, fraction, magnitude, seed, noise_scale=ds.noise_scale,
                         y_signal=ds.y_signal_train)
-    params = dict(learning_rate=learning_rate, eta0=eta0, max_iter=max_iter, tol=1e-6, penalty=penalty,
+    # Plain gradient descent: these records are about its dynamics (divergence, steps).
+    params = dict(solver="gd", learning_rate=learning_rate, eta0=eta0, max_iter=max_iter, tol=1e-6, penalty=penalty,
                   alpha=alpha, init="zeros")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -139,7 +140,8 @@ def test_collect_counts_every_job(small_sweep):
     coll = collect(sweep, progress=False)
     # 2 losses x 2 fractions x 3 seeds done, 1 failed, 1 missing.
     assert n_done == 12
-    assert coll.counts() == {"expected": 14, "done": 12, "failed": 1, "diverged": 0, "missing": 1}
+    assert coll.counts() == {"expected": 14, "done": 12, "failed": 1, "diverged": 0, "not_converged": 0,
+                             "missing": 1}
     assert len(coll.runs) == 14
     assert coll.runs["job_dir"].is_unique
     failed = coll.runs[coll.runs["status"] == "failed"].iloc[0]
@@ -187,7 +189,8 @@ def test_no_sweep_json_expected_is_found(tmp_path):
     rec, hist = fit_record("hand", "a", loss="l1", kind="none", fraction=0.0, seed=0, max_iter=50)
     write_job(sweep, "deep/a", rec, hist)
     coll = collect(sweep, progress=False)
-    assert coll.counts() == {"expected": 1, "done": 1, "failed": 0, "diverged": 0, "missing": 0}
+    assert coll.counts() == {"expected": 1, "done": 1, "failed": 0, "diverged": 0, "not_converged": 0,
+                             "missing": 0}
     assert coll.runs["job_dir"].tolist() == ["deep/a"]
 
 

@@ -5,9 +5,13 @@
 
 writes, into the output folder:
 
-* ``runs.csv``: one row per job (done, failed and missing);
-* ``summary.csv``: per loss x outlier kind x fraction (x other varying settings);
-* ``paired.csv``: each loss against L2 on the same data and seed;
+* ``runs.csv``: one row per job (done, failed and missing; a done job's
+  status is ``ok``, ``not_converged`` or ``diverged``);
+* ``summary.csv``: per loss x outlier kind x fraction (x other varying
+  settings), over the jobs whose estimates are compared (not-converged jobs
+  are only counted);
+* ``paired.csv``: each loss against L2 on the same data and seed (not-converged
+  jobs left out);
 * ``histories.parquet``: every recorded iteration of every job (the next
   report of the same sweep reads from it the histories that have not changed);
 * ``figures/*.png`` and ``figures/*.pdf``;

@@ -28,6 +28,8 @@ __all__ = [
     "ReportError",
     "collect",
     "compact_params",
+    "dynamics_runs",
+    "estimator_runs",
     "write_histories",
     "NON_SETTING_COLUMNS",
     "OUTCOME_COLUMNS",
@@ -37,7 +39,21 @@ METRICS, FAILURE, HISTORY, SWEEP = "metrics.json", "failure.json", "history.parq
 #: Schema metadata key of a consolidated histories file (the report's
 #: ``histories.parquet``): which history file each job's rows came from.
 HISTORY_SOURCES = b"robustreg.history_sources"
-DONE_STATUSES = ("ok", "diverged")
+#: Jobs that ran to their end (a ``metrics.json``): the fit met its stopping
+#: rule (``ok``), stopped without meeting it nor diverging (``not_converged``),
+#: or diverged.
+DONE_STATUSES = ("ok", "not_converged", "diverged")
+#: Done jobs whose estimate enters comparisons of estimators (errors, pairs,
+#: robustness): a not-converged fit is left out; a diverged one stays (its
+#: error counts as infinite where it is not finite).
+ESTIMATOR_STATUSES = ("ok", "diverged")
+#: What each subset of :func:`estimator_runs` / :func:`dynamics_runs` is, as the report prints it.
+SUBSETS = {
+    "estimator jobs": "the done jobs whose estimate is compared: status `ok` or `diverged` (a diverged fit "
+                      "counts with its error, infinite when not finite); `not_converged` jobs are left out",
+    "dynamics jobs": "every done job, `not_converged` included: what gradient descent did on the way (its "
+                     "history, gradient norms, iterations, divergence)",
+}
 HISTORY_COLUMNS = ("iteration", "objective", "grad_norm", "step", "coef_error")
 
 #: Parameters that only draw a replicate (their value follows the job seed);
@@ -66,6 +82,42 @@ NON_SETTING_COLUMNS = frozenset(OUTCOME_COLUMNS) | {
 }
 
 
+def estimator_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The jobs whose fitted estimate is compared with others: status ``ok`` or ``diverged``.
+
+    Used by the summary and paired tables, the error figures and the
+    robustness parts of the claim rules.  A ``not_converged`` job (it stopped
+    without meeting its stopping rule) is left out: its estimate is not the fit
+    of its loss.  A diverged job stays, as it always has: its parameter error
+    counts (as infinite when it is not finite).
+    """
+    if "status" not in runs:
+        return runs
+    return runs[runs["status"].isin(ESTIMATOR_STATUSES)]
+
+
+def dynamics_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every job that ran to its end (``ok``, ``not_converged``, ``diverged``): what gradient descent did.
+
+    Used by the convergence and gradient-norm figures and by the rules on
+    gradient-descent dynamics (oscillation, stability, divergence, speed).
+    """
+    if "status" not in runs:
+        return runs
+    return runs[runs["status"].isin(DONE_STATUSES)]
+
+
+def derived_status(converged, diverged) -> str:
+    """The status of a done record that has none (older records), from its ``converged`` and ``diverged`` flags.
+
+    The rule of :func:`robustreg.experiment.job_status`; a record without a
+    ``converged`` flag (``None``) reads as ``ok``.
+    """
+    if diverged:
+        return "diverged"
+    return "not_converged" if converged is False else "ok"
+
+
 class ReportError(ValueError):
     """A sweep folder or report option that cannot be used (one line: what and why)."""
 
@@ -84,7 +136,7 @@ class Collection:
         The folder that was read.
     runs : pandas.DataFrame
         One row per job, sorted by ``job_dir``: the done jobs (``status``
-        ``"ok"`` or ``"diverged"``), the failed ones (``"failed"``, with
+        ``"ok"``, ``"not_converged"`` or ``"diverged"``), the failed ones (``"failed"``, with
         ``error``) and the expected jobs without any record (``"missing"``,
         with the sweeper's ``overrides``; their settings are unknown).
         Settings are flattened: ``dataset``, ``dataset_params``,
@@ -128,8 +180,8 @@ class Collection:
 
     @property
     def done_runs(self) -> pd.DataFrame:
-        """The jobs that ran to their end (``ok`` or ``diverged``)."""
-        return self.runs[self.runs["status"].isin(DONE_STATUSES)]
+        """The jobs that ran to their end (``ok``, ``not_converged`` or ``diverged``): :func:`dynamics_runs`."""
+        return dynamics_runs(self.runs)
 
     @property
     def done(self) -> int:
@@ -144,16 +196,25 @@ class Collection:
         return int((self.runs["status"] == "diverged").sum())
 
     @property
+    def not_converged(self) -> int:
+        return int((self.runs["status"] == "not_converged").sum())
+
+    @property
     def missing(self) -> int:
         return int((self.runs["status"] == "missing").sum())
 
     def counts(self) -> dict:
-        """``expected``, ``done``, ``failed``, ``diverged`` and ``missing`` job counts."""
+        """``expected``, ``done``, ``failed``, ``diverged``, ``not_converged`` and ``missing`` job counts.
+
+        ``done`` counts every job that ran to its end: ``diverged`` and
+        ``not_converged`` jobs are among them.
+        """
         return {
             "expected": int(self.expected),
             "done": self.done,
             "failed": self.failed,
             "diverged": self.diverged,
+            "not_converged": self.not_converged,
             "missing": self.missing,
         }
 
@@ -224,6 +285,9 @@ def _identity_row(rec: dict) -> dict:
     oparams = outliers.get("params") or {}
     lparams = loss.get("params") or {}
     mparams = model.get("params") or {}
+    if mparams.get("init", "") is None and rec.get("start"):
+        # The start the estimator resolved its default to (the MM-estimator's "s", least squares...).
+        mparams = {**mparams, "init": rec["start"]}
     row = {
         "study": rec.get("study"),
         "config_hash": rec.get("config_hash"),
@@ -260,7 +324,8 @@ def _metrics_row(rec: dict) -> dict:
     mm_error = math.nan
     if coef_vals is not None and mm is not None and len(mm) == len(coef_vals) + 1:
         mm_error = math.hypot(*(c - _as_float(m) for c, m in zip(coef_vals, mm[1:])))
-    status = rec.get("status") or ("diverged" if rec.get("diverged") else "ok")
+    # Records written before the status key existed: derived from the two flags.
+    status = rec.get("status") or derived_status(rec.get("converged"), rec.get("diverged"))
     row.update(
         status=status,
         n_train=dataset.get("n_train"),

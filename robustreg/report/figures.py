@@ -20,6 +20,13 @@ data, seed, loss and objective settings (every setting but the optimizer's
 step settings), so jobs that differ only in their step share one
 :math:`f^\star`; gaps below :math:`10^{-16}` (machine precision) are drawn at
 :math:`10^{-16}`.
+
+Which jobs: the figures of what gradient descent did (convergence, gradient
+norm, the divergence share of the step map) draw every done job,
+``not_converged`` included (:func:`~robustreg.report.collect.dynamics_runs`);
+the figures of estimates (error against contamination, the step map's median
+error, real-data lines, penalty weights) draw only the jobs whose estimate is
+compared (:func:`~robustreg.report.collect.estimator_runs`).
 """
 
 from __future__ import annotations
@@ -37,7 +44,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogFormatter, NullLocator
 
-from .collect import DONE_STATUSES
+from .collect import dynamics_runs, estimator_runs
 from .style import label_order
 from .tables import clean_mask, label_varying, median_interval, setting_columns
 
@@ -245,10 +252,6 @@ def _line_kw(styles: dict, label: str) -> dict:
     return {"color": st["color"], "marker": st["marker"], "linestyle": st["linestyle"]}
 
 
-def _done(runs: pd.DataFrame) -> pd.DataFrame:
-    return runs[runs["status"].isin(DONE_STATUSES)]
-
-
 def _errors(values) -> np.ndarray:
     x = np.array(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
     x[~np.isfinite(x)] = np.inf
@@ -265,7 +268,7 @@ def _log_if_wide(ax, values, axis="y") -> None:
 # ------------------------------------------------------------ error vs fraction
 def _error_vs_fraction(runs: pd.DataFrame, out: _Out) -> None:
     name = "error_vs_fraction"
-    done = _done(runs)
+    done = estimator_runs(runs)
     kinds = sorted(k for k in done.loc[~clean_mask(done), "outliers"].dropna().unique())
     if not kinds:
         out.skip(name, "no contaminated jobs")
@@ -401,7 +404,7 @@ def _plot_band(ax, x, q, label, styles, floor=None):
 
 def _convergence(runs: pd.DataFrame, histories: pd.DataFrame, out: _Out) -> None:
     name = "convergence"
-    done = _done(runs)
+    done = dynamics_runs(runs)
     if histories.empty:
         out.skip(name, "no job recorded a history (reference solvers only)")
         return
@@ -447,7 +450,7 @@ def _convergence(runs: pd.DataFrame, histories: pd.DataFrame, out: _Out) -> None
 
 def _grad_norm(runs: pd.DataFrame, histories: pd.DataFrame, out: _Out) -> None:
     name = "grad_norm"
-    done = _done(runs)
+    done = dynamics_runs(runs)
     if histories.empty:
         out.skip(name, "no job recorded a history (reference solvers only)")
         return
@@ -480,7 +483,7 @@ def _grad_norm(runs: pd.DataFrame, histories: pd.DataFrame, out: _Out) -> None:
 # ------------------------------------------------------------------ step map
 def _step_map(runs: pd.DataFrame, out: _Out) -> None:
     name = "step_map"
-    done = _done(runs)
+    done = dynamics_runs(runs)
     gd = done[done["model"] == "gd"] if "model" in done else done
     steps = [c for c in ("learning_rate", "eta0") if c in gd]
     if not steps or not label_varying(gd, steps):
@@ -513,12 +516,15 @@ def _step_map(runs: pd.DataFrame, out: _Out) -> None:
                     cell = rows[(rows["loss_label"] == label) & (rows["_step"] == s)]
                     if len(cell):
                         share[i, j] = cell["diverged"].fillna(False).astype(bool).mean()
-                        med[i, j] = np.median(_errors(cell["coef_error"]))
+                        compared = estimator_runs(cell)
+                        # A cell whose every job stopped unconverged has no error to show (NaN: "n/c").
+                        med[i, j] = np.median(_errors(compared["coef_error"])) if len(compared) else np.nan
             image = ax.imshow(np.ma.masked_invalid(share), cmap="cividis", vmin=0, vmax=1, aspect="auto")
             for i in range(len(labels)):
                 for j in range(len(cols)):
                     if np.isfinite(share[i, j]):
-                        text = f"{med[i, j]:.2g}" if np.isfinite(med[i, j]) else "inf"
+                        text = (f"{med[i, j]:.2g}" if np.isfinite(med[i, j]) else
+                                "n/c" if np.isnan(med[i, j]) else "inf")
                         ax.text(j, i, text, ha="center", va="center", fontsize="small",
                                 color="white" if share[i, j] < 0.5 else "black")
             ax.set_yticks(range(len(labels)), labels)
@@ -528,7 +534,9 @@ def _step_map(runs: pd.DataFrame, out: _Out) -> None:
         fig.colorbar(image, ax=list(axes), label="share of seeds that diverged", shrink=0.8)
         title = "Step size map: divergence by loss and step" + (f" ({desc})" if desc else "")
         fig.suptitle(title + "\nnumber: median final parameter error (coefficient units)", fontsize="medium")
-        out.save(fig, stem, title, "Colour: share of seeds that diverged; number: median final parameter error.")
+        out.save(fig, stem, title, "Colour: share of seeds that diverged (every done job); number: median final "
+                 "parameter error of the jobs that converged or diverged (n/c: none did, every seed stopped "
+                 "without converging).")
 
 
 # ------------------------------------------------------------------ real data
@@ -550,7 +558,7 @@ def _line_text(b: float, w: float) -> str:
 
 def _real_data(runs: pd.DataFrame, out: _Out) -> None:
     name = "real_data"
-    done = _done(runs)
+    done = estimator_runs(runs)
     clean = done[clean_mask(done) & (done["dataset"] != "synthetic")]
     sets = sorted(d for d in clean["dataset"].dropna().unique()
                   if (clean.loc[clean["dataset"] == d, "n_features"] == 1).all())
@@ -611,7 +619,7 @@ _PENALTY_STYLE = {
 
 def _penalty(runs: pd.DataFrame, out: _Out) -> None:
     name = "penalty"
-    done = _done(runs)
+    done = estimator_runs(runs)
     if "penalty" not in done or "alpha" not in done:
         out.skip(name, "no job with a penalty")
         return
@@ -655,7 +663,8 @@ def draw_figures(runs: pd.DataFrame, histories: pd.DataFrame, out_dir, styles: d
     Parameters
     ----------
     runs : pandas.DataFrame
-        The runs table (done, failed and missing jobs; only done jobs are drawn).
+        The runs table (done, failed and missing jobs; only done jobs are
+        drawn, each figure from the subset of them it is about).
     histories : pandas.DataFrame
         The long history table.
     out_dir : Path
@@ -673,7 +682,7 @@ def draw_figures(runs: pd.DataFrame, histories: pd.DataFrame, out_dir, styles: d
         # Figures of an earlier report of this folder must not linger beside the new ones.
         for old in sorted(fig_dir.glob("*.png")) + sorted(fig_dir.glob("*.pdf")):
             old.unlink()
-    runs = runs[runs["status"].isin(DONE_STATUSES)] if "status" in runs else runs
+    runs = dynamics_runs(runs)
     if runs.empty:
         out.skip("all figures", "no job finished")
         return out.figures, out.skipped

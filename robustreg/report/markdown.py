@@ -19,6 +19,7 @@ except ImportError:  # pragma: no cover - no folder locks elsewhere
 
 from ..losses import LOSSES
 
+from .collect import SUBSETS, estimator_runs
 from .tables import CONFIDENCE, N_RESAMPLES, RANDOM_STATE, SETTLE_TOL, clean_mask, setting_columns
 from .verdicts import CLAIMS, VERDICTS
 
@@ -107,13 +108,15 @@ def _summary_view(summary: pd.DataFrame) -> pd.DataFrame:
     if summary.empty:
         return summary
     keys = [c for c in summary.columns if c not in (
-        "n", "failed", "diverged", "coef_error_mean", "coef_error_median", "coef_error_ci_low",
+        "n", "failed", "diverged", "not_converged", "coef_error_mean", "coef_error_median", "coef_error_ci_low",
         "coef_error_ci_high", "relative_error_median", "test_rmse_median", "n_iter_median", "converged_share",
         "max_grad_norm_median")]
     view = summary[keys].copy()
     view["n"] = summary["n"]
     view["failed"] = summary["failed"]
     view["diverged"] = summary["diverged"]
+    if "not_converged" in summary:
+        view["not converged"] = summary["not_converged"]
     view["coef_error median [95% CI]"] = [
         f"{_cell(m)} [{_cell(lo)}, {_cell(hi)}]" if lo == lo else _cell(m)
         for m, lo, hi in zip(summary["coef_error_median"], summary["coef_error_ci_low"],
@@ -183,6 +186,8 @@ def _summary_pivots(summary: pd.DataFrame) -> str:
         text = _interval_text(r["coef_error_median"], r["coef_error_ci_low"], r["coef_error_ci_high"])
         if r.get("diverged", 0):
             text += f" ({int(r['diverged'])}/{int(r['n'])} diverged)"
+        if r.get("not_converged", 0):
+            text += f" ({int(r['not_converged'])} not converged, left out)"
         return text
 
     return _pivots(summary, "n", cell)
@@ -200,7 +205,7 @@ def _coefficient_tables(runs: pd.DataFrame) -> str:
     """Median fitted coefficients per loss on each uncontaminated real data set (one-feature sets are drawn)."""
     from .figures import load_recorded_dataset
 
-    done = runs[runs["status"].isin(("ok", "diverged"))]
+    done = estimator_runs(runs)
     clean = done[clean_mask(done) & (done["dataset"] != "synthetic")]
     parts = []
     for dname in sorted(clean["dataset"].dropna().unique()):
@@ -230,6 +235,33 @@ def _coefficient_tables(runs: pd.DataFrame) -> str:
     return "\n".join(parts)
 
 
+def _not_converged_reason(row) -> str:
+    """Why a job is ``not_converged``, in a few words: where it stopped and with what gradient."""
+    n_iter = row.get("n_iter")
+    n_text = "" if n_iter is None or n_iter is pd.NA or n_iter != n_iter else str(int(n_iter))
+    if row.get("model") not in (None, "gd"):
+        # A reference solver: its status comes from the ConvergenceWarning it raised.
+        return "ConvergenceWarning" + (f" after {n_text} iterations" if n_text else "")
+    max_iter = row.get("max_iter")
+    text = f"stopped at n_iter {n_text or '?'}"
+    if isinstance(max_iter, (int, float, np.integer, np.floating)) and max_iter == max_iter:
+        at_limit = n_text and int(n_text) >= int(max_iter)
+        text += f" = max_iter {int(max_iter)}" if at_limit else f" (max_iter {int(max_iter)})"
+    grad = row.get("final_grad_norm")
+    if isinstance(grad, (int, float, np.floating)) and grad == grad:
+        text += f", final gradient norm {_cell(float(grad))}"
+    return text + " without meeting the stopping rule"
+
+
+def _not_converged_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """The ``not_converged`` jobs: job folder, loss (or reference model), data and why."""
+    part = runs[runs["status"] == "not_converged"]
+    cols = [c for c in ("job_dir", "loss_label", "model", "dataset", "outliers", "fraction", "seed") if c in part]
+    table = part[cols].copy()
+    table["reason"] = [_not_converged_reason(r) for _, r in part.iterrows()]
+    return table
+
+
 # ------------------------------------------------------------------ report
 def render_report(*, study: str, counts: dict, runs: pd.DataFrame, summary: pd.DataFrame,
                   paired: pd.DataFrame, verdicts: list, figures: list, skipped: list, out_dir: Path,
@@ -244,10 +276,17 @@ def render_report(*, study: str, counts: dict, runs: pd.DataFrame, summary: pd.D
         "",
         "## What was run",
         "",
-        "| expected | done | failed | diverged | missing |",
-        "|---|---|---|---|---|",
+        "| expected | done | failed | diverged | not converged | missing |",
+        "|---|---|---|---|---|---|",
         f"| {counts['expected']} | {counts['done']} | {counts['failed']} | {counts['diverged']} | "
-        f"{counts['missing']} |",
+        f"{counts.get('not_converged', 0)} | {counts['missing']} |",
+        "",
+        "Done jobs include the diverged and the not-converged ones. A not-converged job stopped without meeting "
+        "its stopping rule and without diverging (gradient descent at `max_iter`, or a reference solver's "
+        "`ConvergenceWarning`): it is left out of the error tables, the paired comparisons and the robustness "
+        "rules, and kept in the convergence figures and the rules on gradient-descent dynamics (see the rules "
+        "below); the jobs are listed under [Failed, not-converged and missing jobs]"
+        "(#failed-not-converged-and-missing-jobs).",
         "",
         ("Expected jobs come from " + ", ".join(f"`{s}`" for s in sweep_files) + "."
          if sweep_files else "No `sweep.json` was found: the expected jobs are the jobs found."),
@@ -264,6 +303,8 @@ def render_report(*, study: str, counts: dict, runs: pd.DataFrame, summary: pd.D
     for v in verdicts:
         lines.append(f"| {v.claim} | {_cell(CLAIMS[v.claim])} | **{v.verdict}** | {_cell(v.evidence)} |")
     lines += ["", "<details><summary>Rules</summary>", ""]
+    lines += ["Each rule names the jobs each of its parts uses: "
+              + "; ".join(f"*{name}* are {text}" for name, text in SUBSETS.items()) + ".", ""]
     for v in verdicts:
         lines.append(f"- **{v.claim}**: " + v.rule.replace("\n", " "))
     lines += ["", "</details>", ""]
@@ -280,7 +321,8 @@ def render_report(*, study: str, counts: dict, runs: pd.DataFrame, summary: pd.D
               f"`coef_error` is the Euclidean distance of the fitted slopes from the reference slopes "
               f"(coefficient units). Intervals: {100 * CONFIDENCE:g}% percentile bootstrap of the median across "
               f"seeds ({N_RESAMPLES} resamples, generator seeded with {RANDOM_STATE} for each group); a "
-              "non-finite error counts as infinite.", "",
+              "non-finite error counts as infinite. Not-converged jobs are left out (counted in the "
+              "`not converged` column); diverged jobs count.", "",
               "Median `coef_error` [95% CI] by loss and contamination fraction:", "",
               _summary_pivots(summary), "",
               "<details><summary>All columns</summary>", "",
@@ -288,7 +330,8 @@ def render_report(*, study: str, counts: dict, runs: pd.DataFrame, summary: pd.D
               "</details>", ""]
     lines += ["## Each loss against L2, paired", "",
               "Pairs share the data, the seed and every setting that varies for some loss, such as the step "
-              "(reference solvers are paired with exact least squares, `sklearn_ols`, when the study has it). "
+              "(reference solvers are paired with exact least squares, `sklearn_ols`, when the study has it); "
+              "not-converged jobs are not paired. "
               "Difference: loss minus baseline, so negative means closer "
               "to the reference; `wins`: share of seeds where the loss has the smaller error; `difference`: "
               "`lower`/`higher` when the 95% interval of the median difference excludes 0.", "",
@@ -313,17 +356,22 @@ def render_report(*, study: str, counts: dict, runs: pd.DataFrame, summary: pd.D
     if coef_tables:
         lines += ["## Real data: fitted coefficients", "", coef_tables, ""]
 
-    lines += ["## Failed and missing jobs", ""]
+    lines += ["## Failed, not-converged and missing jobs", ""]
     failed = runs[runs["status"] == "failed"]
     missing = runs[runs["status"] == "missing"]
-    if failed.empty and missing.empty:
-        lines += ["None: every expected job finished.", ""]
+    not_converged = _not_converged_table(runs)
+    if failed.empty and missing.empty and not_converged.empty:
+        lines += ["None: every expected job finished and converged or diverged.", ""]
     if len(failed):
         cols = [c for c in ("job_dir", "loss_label", "outliers", "fraction", "seed", "error") if c in failed]
         if "overrides" in failed and failed["overrides"].fillna("").ne("").any():
             cols.append("overrides")  # a job that failed before its settings were known
         lines += [f"Failed ({len(failed)}):", "",
                   markdown_table(failed[cols], max_rows=MAX_JOB_ROWS, note="; all in runs.csv"), ""]
+    if len(not_converged):
+        lines += [f"Not converged ({len(not_converged)}: done, but left out of the error tables, the paired "
+                  "comparisons and the robustness rules):", "",
+                  markdown_table(not_converged, max_rows=MAX_JOB_ROWS, note="; all in runs.csv"), ""]
     if len(missing):
         lines += [f"Missing ({len(missing)}: expected, but neither `metrics.json` nor `failure.json`):", "",
                   markdown_table(missing[["job_dir", "overrides"]], max_rows=MAX_JOB_ROWS,
@@ -387,13 +435,13 @@ def _write_index_locked(results_dir: Path) -> Path:
         verdict_text = ", ".join(f"{k} {int(tally[k])}" for k in VERDICTS if k in tally)
         rows.append(f"| [{info.get('study', sub.name)}]({sub.name}/report.md) | {c.get('expected', '')} | "
                     f"{c.get('done', '')} | {c.get('failed', '')} | {c.get('diverged', '')} | "
-                    f"{c.get('missing', '')} | {verdict_text} |")
+                    f"{c.get('not_converged', '')} | {c.get('missing', '')} | {verdict_text} |")
     text = ["# Results", "",
             "One report per study, generated by `make report STUDY=NAME` from the job records in "
             "`results/runs/NAME`.", ""]
     if rows:
-        text += ["| study | expected | done | failed | diverged | missing | claims |",
-                 "|---|---|---|---|---|---|---|", *rows]
+        text += ["| study | expected | done | failed | diverged | not converged | missing | claims |",
+                 "|---|---|---|---|---|---|---|---|", *rows]
     else:
         text.append("_No study report yet._")
     path = results_dir / "README.md"

@@ -9,6 +9,14 @@ the order of the groups).  A non-finite parameter error (a fit whose
 coefficients overflowed) counts as :math:`+\infty`: it moves medians and
 intervals the way a very large error would; in a paired difference two
 infinite errors are a tie (difference 0).
+
+Which jobs
+----------
+The summary and paired tables compare estimators: they use
+:func:`~robustreg.report.collect.estimator_runs` (status ``ok`` or
+``diverged``); a ``not_converged`` job is only counted, in the summary's
+``not_converged`` column.  The history measures
+(:func:`history_metrics`) are computed for every job with a history.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .collect import DONE_STATUSES, NON_SETTING_COLUMNS
+from .collect import DONE_STATUSES, NON_SETTING_COLUMNS, dynamics_runs, estimator_runs
 
 __all__ = [
     "BASELINE",
@@ -101,12 +109,6 @@ def clean_mask(runs: pd.DataFrame) -> pd.Series:
     return (kind == "none") | (frac == 0)
 
 
-def _done(runs: pd.DataFrame) -> pd.DataFrame:
-    if "status" in runs:
-        return runs[runs["status"].isin(DONE_STATUSES)]
-    return runs
-
-
 def _errors(values) -> np.ndarray:
     """Parameter errors as floats, a non-finite error (NaN, None) counted as +inf."""
     x = np.array(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
@@ -151,9 +153,9 @@ def summary_keys(runs: pd.DataFrame) -> list:
     """Group keys of the summary: the loss label, outlier kind, fraction and every other varying setting."""
     settings = setting_columns(runs)
     keys = ["loss_label", "outliers", "fraction"]
-    # Settings that vary among the finished jobs; a failed job whose record
-    # lacks some of them forms its own row rather than widening the table.
-    done = _done(runs)
+    # Settings that vary among the compared jobs; a failed or not-converged job
+    # whose record lacks some of them forms its own row rather than widening the table.
+    done = estimator_runs(runs)
     rest = [c for c in label_varying(done if len(done) else runs, settings) if c not in keys]
     return [k for k in keys if k in runs] + rest
 
@@ -161,17 +163,21 @@ def summary_keys(runs: pd.DataFrame) -> list:
 def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per loss x outlier kind x fraction (x every other varying setting).
 
-    Columns: the keys, ``n`` (done jobs), ``failed``, ``diverged``,
-    ``coef_error_mean``, ``coef_error_median``, ``coef_error_ci_low`` /
-    ``coef_error_ci_high`` (95% percentile bootstrap interval of the median
-    across seeds), ``relative_error_median``, ``test_rmse_median``,
-    ``n_iter_median``, ``converged_share``, ``max_grad_norm_median``.
+    Columns: the keys, ``n`` (the compared jobs: :func:`estimator_runs`,
+    status ``ok`` or ``diverged``), ``failed``, ``diverged`` (among the
+    ``n``), ``not_converged`` (counted only: left out of every statistic but
+    ``converged_share``), ``coef_error_mean``, ``coef_error_median``,
+    ``coef_error_ci_low`` / ``coef_error_ci_high`` (95% percentile bootstrap
+    interval of the median across seeds), ``relative_error_median``,
+    ``test_rmse_median``, ``n_iter_median``, ``max_grad_norm_median`` (all
+    over the ``n`` jobs) and ``converged_share`` (over every done job of the
+    group, :func:`dynamics_runs`: the share that met the stopping rule).
     """
     keyed = runs[runs["status"].isin((*DONE_STATUSES, "failed"))] if "status" in runs else runs
     keys = summary_keys(keyed)
     out = []
     for key, part in _group_frame(keyed, keys):
-        done = _done(part)
+        done = estimator_runs(part)
         err = _errors(done["coef_error"]) if len(done) else np.zeros(0)
         low, high = median_interval(err)
         row = dict(zip(keys, key))
@@ -179,6 +185,7 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
             n=len(done),
             failed=int((part["status"] == "failed").sum()) if "status" in part else 0,
             diverged=int(done["diverged"].fillna(False).astype(bool).sum()) if "diverged" in done else 0,
+            not_converged=int((part["status"] == "not_converged").sum()) if "status" in part else 0,
             coef_error_mean=float(np.mean(err)) if err.size else math.nan,
             coef_error_median=float(np.median(err)) if err.size else math.nan,
             coef_error_ci_low=low,
@@ -189,8 +196,9 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
             if col in done:
                 vals = pd.to_numeric(done[col], errors="coerce").dropna().to_numpy(dtype=float)
                 row[name] = float(np.median(vals)) if vals.size else math.nan
-        if "converged" in done:
-            conv = done["converged"].dropna()
+        finished = dynamics_runs(part)
+        if "converged" in finished:
+            conv = finished["converged"].dropna()
             row["converged_share"] = float(conv.astype(bool).mean()) if len(conv) else math.nan
         out.append(row)
     table = pd.DataFrame(out)
@@ -204,14 +212,17 @@ def _pair_keys(runs: pd.DataFrame) -> tuple:
 
 
 def paired_values(runs: pd.DataFrame, label: str, baseline: str = BASELINE, value: str = "coef_error",
-                  keys: list | None = None) -> pd.DataFrame:
+                  keys: list | None = None, subset=estimator_runs) -> pd.DataFrame:
     """Pair the jobs of loss ``label`` with the jobs of ``baseline`` on the same data and seed.
 
     Gradient-descent jobs are paired with baseline jobs that share the data,
     the seed and every setting that varies for some loss (for example the
     step size); settings tied to one loss (a robust start used only by
     Tukey's loss) do not block a pair.  ``keys``, when given, replaces
-    those shared settings.
+    those shared settings.  ``subset`` chooses the jobs that may be paired:
+    :func:`estimator_runs` (the default: a comparison of estimates leaves the
+    ``not_converged`` jobs out) or :func:`dynamics_runs` (a comparison of what
+    gradient descent did, every done job).
     A reference solver is paired with the exact least-squares solver
     (``sklearn_ols``) on the same data and seed when the study has it, else
     with the baseline jobs on the same data and seed when those use a single
@@ -223,7 +234,7 @@ def paired_values(runs: pd.DataFrame, label: str, baseline: str = BASELINE, valu
         The shared keys, ``seed``, ``value`` (of ``label``) and
         ``value_baseline``; one row per pair.
     """
-    done = _done(runs)
+    done = subset(runs)
     data_keys, opt_keys = _pair_keys(done) if keys is None else (keys, [])
     data_keys = [k for k in data_keys if k != "loss_label"]
     a = done[done["loss_label"] == label]
@@ -301,8 +312,11 @@ def paired_table(runs: pd.DataFrame, baseline: str = BASELINE, value: str = "coe
     reference) with its 95% bootstrap interval, ``win_share`` (share of
     seeds where the loss has the smaller error) and ``difference``
     (``"lower"``/``"higher"`` when the interval excludes 0).
+
+    Only the jobs of :func:`estimator_runs` are paired (``not_converged``
+    jobs are left out).
     """
-    done = _done(runs)
+    done = estimator_runs(runs)
     if done.empty or "loss_label" not in done:
         return pd.DataFrame()
     labels = sorted(l for l in done["loss_label"].dropna().unique() if l != baseline)

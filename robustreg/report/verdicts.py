@@ -10,6 +10,15 @@ function's docstring, which the report prints).
 
 Conventions shared by the rules:
 
+* two subsets of the finished jobs, chosen by
+  :func:`robustreg.report.collect.estimator_runs` and
+  :func:`~robustreg.report.collect.dynamics_runs`: *estimator jobs* (status
+  ``ok`` or ``diverged``: a ``not_converged`` fit is left out) for what a
+  rule says about estimates (errors, robustness, paired comparisons,
+  fitted weights), and *dynamics jobs* (every done job, ``not_converged``
+  included) for what it says about gradient descent (gradient norms,
+  oscillation, convergence, divergence, iterations); each rule names the
+  subset each of its parts uses;
 * *clean* jobs have outlier kind ``none`` or fraction 0; *contaminated*
   jobs are the others;
 * the *strongest* contamination of a kind is its highest fraction (and,
@@ -33,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .collect import DONE_STATUSES
+from .collect import dynamics_runs, estimator_runs
 from .tables import clean_mask, compare, label_varying, paired_differences, paired_values, setting_columns
 
 __all__ = ["CLAIMS", "RULES", "VERDICTS", "Verdict", "evaluate_claims", "rule_text"]
@@ -53,7 +62,7 @@ RESPONSE_KINDS = ("vertical", "heavy_tail")
 LEVERAGE_KINDS = ("leverage", "mixed")
 DIMINISHING_STEPS = ("auto", "invscaling")
 #: Starting fits of high breakdown point (a redescending loss needs one).
-ROBUST_INITS = ("lts",)
+ROBUST_INITS = ("lts", "s")
 #: Classic data sets whose documented outliers are bad leverage points.
 LEVERAGE_SETS = ("stars_cyg", "hbk")
 
@@ -113,11 +122,24 @@ def _g(x) -> str:
     return f"{x:.3g}"
 
 
-def _done_gd(runs: pd.DataFrame) -> pd.DataFrame:
-    done = runs[runs["status"].isin(DONE_STATUSES)] if "status" in runs else runs
-    if "model" in done:
-        done = done[done["model"] == "gd"]
-    return done
+def _gd(runs: pd.DataFrame) -> pd.DataFrame:
+    return runs[runs["model"] == "gd"] if "model" in runs else runs
+
+
+def _estimator_gd(runs: pd.DataFrame) -> pd.DataFrame:
+    """The gradient-descent estimator jobs (``ok`` or ``diverged``)."""
+    return _gd(estimator_runs(runs))
+
+
+def _dynamics_gd(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every done gradient-descent job, ``not_converged`` included."""
+    return _gd(dynamics_runs(runs))
+
+
+def _left_out(frame: pd.DataFrame, what: str, part: str) -> list:
+    """Evidence naming the not-converged jobs among ``frame`` that ``part`` leaves out (none: no text)."""
+    n = int((frame["status"] == "not_converged").sum()) if "status" in frame else 0
+    return [f"{n} {what} job(s) did not converge: left out of {part}"] if n else []
 
 
 def _label(runs: pd.DataFrame, label: str) -> pd.DataFrame:
@@ -169,12 +191,19 @@ def _median(values) -> float:
     return float(np.median(x)) if x.size else math.nan
 
 
-def _worst_ratio(runs: pd.DataFrame, kind: str, column: str, context: list) -> float:
-    """Largest over settings of median(column) under the strongest ``kind`` / median(column) on clean data."""
+def _worst_ratio(runs: pd.DataFrame, kind: str, column: str, context: list, subset=None) -> float:
+    """Largest over settings of median(column) under the strongest ``kind`` / median(column) on clean data.
+
+    The strongest contamination is found among all of ``runs``; ``subset``,
+    when given, then chooses the jobs whose values are measured (so a level
+    whose jobs all fall out of the subset is skipped, not replaced by a weaker one).
+    """
     ratios = []
     for key, part in _groups(runs, context):
         clean = part[clean_mask(part)]
         hit = _strongest(part, kind)
+        if subset is not None:
+            clean, hit = subset(clean), subset(hit)
         if clean.empty or hit.empty:
             continue
         base = _median(clean[column])
@@ -196,7 +225,8 @@ def _pair_keys(runs: pd.DataFrame) -> list:
 
 
 def _compare_at(runs: pd.DataFrame, label: str, baseline: str, value: str = "coef_error") -> dict | None:
-    pairs = paired_values(runs, label, baseline, value, keys=_pair_keys(runs))
+    """Paired comparison of two losses' estimates (estimator jobs only)."""
+    pairs = paired_values(runs, label, baseline, value, keys=_pair_keys(runs), subset=estimator_runs)
     if len(pairs) < MIN_PAIRS:
         return None
     return compare(pairs)
@@ -217,6 +247,8 @@ def c1_l1_bounded_gradient(runs: pd.DataFrame) -> Verdict:
     (b) the growth of L1's parameter error over the clean jobs (median coef_error, contaminated / clean) and
     (c) L1's parameter error against L2's (paired). L1 is robust under a kind when its error grew less than
     3 times and is significantly lower than L2's (without L2 jobs: when its error grew less than 3 times).
+    Jobs: the gradient growth (a) and the divergence count use the dynamics jobs (every done job, not_converged
+    included); the robustness parts (b) and (c) use the estimator jobs (ok or diverged; not_converged left out).
 
     Not tested: no L1 job on contaminated data.
 
@@ -228,7 +260,7 @@ def c1_l1_bounded_gradient(runs: pd.DataFrame) -> Verdict:
     Qualified: otherwise, typically bounded and robust under response outliers but not under leverage points,
     where the gradient x * sign(r) grows with |x| and L1's error grows with the leverage.
     """
-    gd = _done_gd(runs)
+    gd = _dynamics_gd(runs)
     l1, l2 = _label(gd, "l1"), _label(gd, "l2")
     if _contaminated(l1).empty:
         return _verdict(c1_l1_bounded_gradient, NOT_TESTED, "no L1 gradient-descent job on contaminated data")
@@ -236,12 +268,13 @@ def c1_l1_bounded_gradient(runs: pd.DataFrame) -> Verdict:
     evidence, contradicted, qualified = [], False, False
     n_div = int(l1["diverged"].fillna(False).astype(bool).sum())
     evidence.append(f"L1 diverged in {n_div} of {len(l1)} jobs")
+    evidence += _left_out(pd.concat([l1, l2]), "L1/L2", "the error growth and the L1/L2 pairs")
     contradicted |= n_div > 0
     for kind in _kinds(l1):
         top = _strongest(l1, kind)
         ratio = _worst_ratio(l1, kind, "max_grad_norm", context)
         ratio_l2 = _worst_ratio(l2, kind, "max_grad_norm", context) if len(l2) else math.nan
-        err_ratio = _worst_ratio(l1, kind, "coef_error", context)
+        err_ratio = _worst_ratio(l1, kind, "coef_error", context, subset=estimator_runs)
         text = f"{kind} ({_strength(top)}): L1 max-gradient growth x{_g(ratio)}"
         if ratio_l2 == ratio_l2:
             text += f" (L2 x{_g(ratio_l2)})"
@@ -249,7 +282,7 @@ def c1_l1_bounded_gradient(runs: pd.DataFrame) -> Verdict:
         bounded = ratio == ratio and ratio <= GRAD_GROWTH_LIMIT
         holds = err_ratio == err_ratio and err_ratio < NOT_ROBUST_RATIO
         breaks = err_ratio == err_ratio and not holds
-        if len(l2):
+        if len(estimator_runs(l2)):
             cmp = _compare_at(_strongest(gd, kind), "l1", "l2")
             text += "; " + _cmp_text(cmp, "L1", "L2")
             robust = holds and cmp is not None and cmp["difference"] == "lower"
@@ -281,8 +314,10 @@ def c2_l1_fixed_step_oscillates(runs: pd.DataFrame) -> Verdict:
     L1 does converge with a diminishing step.
 
     Supported: at least half oscillate, and no diminishing-step L1 job does better (or there is none).
+
+    Jobs: the dynamics jobs (every done job, not_converged included: a job that oscillates does not converge).
     """
-    gd = _done_gd(runs)
+    gd = _dynamics_gd(runs)
     l1 = _label(gd, "l1")
     if "learning_rate" not in l1 or "tail_increase_share" not in l1:
         return _verdict(c2_l1_fixed_step_oscillates, NOT_TESTED,
@@ -332,8 +367,10 @@ def c3_l2_stable(runs: pd.DataFrame) -> Verdict:
     Qualified: none diverged, but some did not meet the stopping rule within max_iter.
 
     Supported: every one of them converged.
+
+    Jobs: the dynamics jobs (every done job, not_converged included).
     """
-    gd = _done_gd(runs)
+    gd = _dynamics_gd(runs)
     l2 = _label(gd, "l2")
     if "learning_rate" in l2:
         l2 = l2[l2["learning_rate"] == "auto"]
@@ -367,15 +404,18 @@ def c4_l2_not_robust_explodes(runs: pd.DataFrame) -> Verdict:
 
     Qualified: otherwise, typically L2 is not robust and diverges at a clean-stable step only under leverage
     points (outliers in x raise the largest eigenvalue of X^T X / n, hence the step limit), or never.
+
+    Jobs: the robustness part (error growth) uses the estimator jobs (ok or diverged; not_converged left out);
+    the explosion part uses the dynamics jobs (every done job, not_converged included).
     """
-    gd = _done_gd(runs)
+    gd = _dynamics_gd(runs)
     l2 = _label(gd, "l2")
     if l2[clean_mask(l2)].empty or _contaminated(l2).empty:
         return _verdict(c4_l2_not_robust_explodes, NOT_TESTED, "no L2 job on both clean and contaminated data")
     context = _context_columns(gd)
-    evidence, not_robust = [], False
+    evidence, not_robust = _left_out(l2, "L2", "the error growth"), False
     for kind in _kinds(l2):
-        ratio = _worst_ratio(l2, kind, "coef_error", context)
+        ratio = _worst_ratio(l2, kind, "coef_error", context, subset=estimator_runs)
         evidence.append(f"{kind} ({_strength(_strongest(l2, kind))}): L2 error growth x{_g(ratio)}")
         not_robust |= ratio == ratio and ratio >= NOT_ROBUST_RATIO
     diverging = set()
@@ -419,12 +459,15 @@ def c5_smooth_l1_fast_and_bounded(runs: pd.DataFrame) -> Verdict:
     but the no-explosion part holds.
 
     Contradicted: not faster, and the no-explosion part fails or is not tested.
+
+    Jobs: the dynamics jobs (every done job, not_converged included: a job that never settles counts as
+    infinitely slow).
     """
-    gd = _done_gd(runs)
+    gd = _dynamics_gd(runs)
     if "settle_iter" not in gd:
         return _verdict(c5_smooth_l1_fast_and_bounded, NOT_TESTED, "no recorded histories")
     keys = _pair_keys(gd)
-    pairs = paired_values(gd, "smooth_l1", "l1", "settle_iter", keys=keys)
+    pairs = paired_values(gd, "smooth_l1", "l1", "settle_iter", keys=keys, subset=dynamics_runs)
     if len(pairs) < MIN_PAIRS:
         return _verdict(c5_smooth_l1_fast_and_bounded, NOT_TESTED, f"fewer than {MIN_PAIRS} Smooth L1 / L1 pairs")
     c = compare(pairs)
@@ -434,7 +477,7 @@ def c5_smooth_l1_fast_and_bounded(runs: pd.DataFrame) -> Verdict:
         f"difference {_g(c['median_diff'])} [{_g(c['ci_low'])}, {_g(c['ci_high'])}] (n={c['n_pairs']}, Smooth L1 "
         f"faster in {_g(100 * float(np.mean(paired_differences(pairs) < 0)))}% of pairs)"
     ]
-    div = paired_values(gd, "smooth_l1", "l2", "diverged", keys=keys)
+    div = paired_values(gd, "smooth_l1", "l2", "diverged", keys=keys, subset=dynamics_runs)
     div = div[div["value_baseline"].fillna(False).astype(bool)] if len(div) else div
     if div.empty:
         bounded = None
@@ -465,11 +508,13 @@ def c6_smooth_l1_beats_l2(runs: pd.DataFrame) -> Verdict:
     Qualified: significantly lower in some groups but not in all.
 
     Contradicted: significantly lower in none.
+
+    Jobs: the estimator jobs (ok or diverged; not_converged left out).
     """
-    gd = _done_gd(runs)
+    gd = _estimator_gd(runs)
     cont = _contaminated(gd)
     keys = _pair_keys(cont)
-    pairs = paired_values(cont, "smooth_l1", "l2", keys=keys)
+    pairs = paired_values(cont, "smooth_l1", "l2", keys=keys, subset=estimator_runs)
     groups = []
     gkeys = ["outliers", "fraction", *[k for k in label_varying(cont, keys) if k not in ("outliers", "fraction")]]
     for key, part in _groups(pairs, gkeys):
@@ -480,14 +525,18 @@ def c6_smooth_l1_beats_l2(runs: pd.DataFrame) -> Verdict:
                         f"no contaminated group with at least {MIN_PAIRS} Smooth L1 / L2 pairs")
     lower = [g for g in groups if g[1]["difference"] == "lower"]
     evidence = [f"Smooth L1 significantly lower in {len(lower)} of {len(groups)} groups"]
+    every = _contaminated(_dynamics_gd(runs))
+    evidence += _left_out(every[every["loss_label"].isin(["smooth_l1", "l2"])], "Smooth L1/L2", "the pairs")
+    lines = []
     for part, c in groups:
         where = f"{part['outliers'].iloc[0]} @ {_g(part['fraction'].iloc[0])}"
         other = [f"{k}={_g(part[k].iloc[0]) if isinstance(part[k].iloc[0], float) else part[k].iloc[0]}"
                  for k in gkeys[2:]]
         where += f" ({', '.join(other)})" if other else ""
-        evidence.append(f"{where}: difference {_g(c['median_diff'])} [{_g(c['ci_low'])}, {_g(c['ci_high'])}]")
-    if len(evidence) > 9:
-        evidence = evidence[:9] + [f"... {len(groups) - 8} more groups in paired.csv"]
+        lines.append(f"{where}: difference {_g(c['median_diff'])} [{_g(c['ci_low'])}, {_g(c['ci_high'])}]")
+    if len(lines) > 8:
+        lines = lines[:8] + [f"... {len(groups) - 8} more groups in paired.csv"]
+    evidence += lines
     verdict = SUPPORTED if len(lower) == len(groups) else QUALIFIED if lower else CONTRADICTED
     return _verdict(c6_smooth_l1_beats_l2, verdict, evidence)
 
@@ -506,8 +555,10 @@ def c7_penalty_sparsity(runs: pd.DataFrame) -> Verdict:
 
     Qualified: L1 gives zeros, but an L2-penalty job has an exact zero or the L2 penalty does not shrink the
     weights.
+
+    Jobs: the estimator jobs (ok or diverged; not_converged left out): the claim is about the fitted weights.
     """
-    gd = _done_gd(runs)
+    gd = _estimator_gd(runs)
     if "penalty" not in gd or "alpha" not in gd:
         return _verdict(c7_penalty_sparsity, NOT_TESTED, "no job with a penalty")
     alpha = pd.to_numeric(gd["alpha"], errors="coerce")
@@ -548,7 +599,7 @@ def c8_leverage_breakdown(runs: pd.DataFrame) -> Verdict:
     """C8 compares, in each leverage setting, the median parameter error of every convex loss (L1, L2,
     Smooth L1, Huber, pseudo-Huber, Barron with alpha >= 1, and the exact convex reference solvers) with that of
     the redescending losses (Tukey, Welsch, Cauchy, Geman-McClure, Barron with alpha < 1) started from a robust
-    fit (init "lts"); each loss is taken at its best optimizer setting. Leverage settings: each data set under
+    fit (init "lts" or "s", the MM-estimator's default); each loss is taken at its best optimizer setting. Leverage settings: each data set under
     leverage contamination at its strongest (error: coef_error), and the classic sets with bad leverage points
     (stars_cyg, hbk) uncontaminated (error: distance of the slopes to the published MM fit).
 
@@ -559,20 +610,26 @@ def c8_leverage_breakdown(runs: pd.DataFrame) -> Verdict:
     Contradicted: in every setting, the best redescending loss is no better than the best convex loss.
 
     Qualified: otherwise.
+
+    Jobs: the estimator jobs (ok or diverged; not_converged left out); the strongest leverage contamination is
+    that of every done job.
     """
-    done = runs[runs["status"].isin(DONE_STATUSES)] if "status" in runs else runs
-    settings = []
-    lev = done[done["outliers"] == "leverage"] if "outliers" in done else done.iloc[0:0]
+    every = dynamics_runs(runs)
+    settings, considered = [], []
+    lev = every[every["outliers"] == "leverage"] if "outliers" in every else every.iloc[0:0]
     for name, part in _groups(lev, ["dataset"] if "dataset" in lev else []):
         top = _strongest(part, "leverage")
         if len(top):
-            settings.append((f"{name[0] if name else 'data'} leverage {_strength(top)}", top, "coef_error"))
-    if "dataset" in done and "mm_error" in done:
+            considered.append(top)
+            settings.append((f"{name[0] if name else 'data'} leverage {_strength(top)}", estimator_runs(top),
+                             "coef_error"))
+    if "dataset" in every and "mm_error" in every:
         for name in LEVERAGE_SETS:
-            part = done[(done["dataset"] == name) & clean_mask(done) & done["mm_error"].notna()]
+            part = every[(every["dataset"] == name) & clean_mask(every) & every["mm_error"].notna()]
             if len(part):
-                settings.append((f"{name} (distance to published MM fit)", part, "mm_error"))
-    opt = [c for c in _context_columns(done) if c not in ("study", "dataset", "dataset_params")]
+                considered.append(part)
+                settings.append((f"{name} (distance to published MM fit)", estimator_runs(part), "mm_error"))
+    opt = [c for c in _context_columns(every) if c not in ("study", "dataset", "dataset_params")]
     results = []
     for where, part, col in settings:
         convex = part[part["convex"].fillna(False).astype(bool)]
@@ -595,6 +652,7 @@ def c8_leverage_breakdown(runs: pd.DataFrame) -> Verdict:
         return _verdict(c8_leverage_breakdown, NOT_TESTED,
                         "no leverage setting with both a convex loss and a redescending loss from a robust start")
     evidence, all_k, all_none = [], True, True
+    evidence += _left_out(pd.concat(considered), "leverage-setting", "the comparison")
     for where, conv, r_label, r_err in results:
         worst_ratio = min(conv.values()) / r_err if r_err > 0 else math.inf
         evidence.append(f"{where}: best redescending {r_label} {_g(r_err)}; convex " +
