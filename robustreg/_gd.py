@@ -278,8 +278,24 @@ class Design:
         return g
 
     def weighted_gram(self, h):
-        """``Z^T V diag(h) Z / sum(v)``, from the raw columns block by block."""
-        hv = np.asarray(h, dtype=np.float64) if self.sw is None else h * self.sw
+        """``Z^T V diag(h) Z / sum(v)``, from the raw columns block by block.
+
+        Where most ``h`` are 1 (the quadratic zone of Huber or Smooth L1),
+        the Gram matrix already at hand is corrected by the other rows alone.
+        """
+        h = np.asarray(h, dtype=np.float64)
+        other = np.flatnonzero(h != 1.0)
+        if len(other) <= self.n // 4:
+            hv = h[other] - 1.0
+            if self.sw is not None:
+                hv = hv * self.sw[other]
+            Xo = np.asarray(self.X[other], dtype=np.float64)
+            D = np.zeros((self.d + 1, self.d + 1))
+            D[: self.d, : self.d] = Xo.T @ (hv[:, None] * Xo)
+            D[self.d, : self.d] = D[: self.d, self.d] = hv @ Xo
+            D[self.d, self.d] = float(np.sum(hv))
+            return self._to_optimizer(self.gram_raw + D / self.sw_sum)
+        hv = h if self.sw is None else h * self.sw
         return self._to_optimizer(self._raw_gram(hv, self.sw_sum))
 
     def normal_equations(self, y):

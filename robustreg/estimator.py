@@ -657,12 +657,15 @@ class _Fit:
         self.measure_name = "the Newton step to the minimizer, in standardized units,"
         self.tolerance = tol
 
+        last = {}
+
         def certify(t):
             if self.l1 is not None:
                 # With an L1 penalty the minimizer sits on a kink: the proximal
                 # gradient step, in the local-curvature metric, bounds the distance.
                 return self._prox_distance(prob, t, sigma)
-            _, g = prob.value_grad(t)
+            f, g = prob.value_grad(t)
+            last["theta"], last["f"] = t, f
             return _solver.newton_distance(self.design, t, self.y, loss, sigma, g, self._penalty_hessian())
 
         res = _solver.accelerated(
@@ -670,6 +673,8 @@ class _Fit:
             backtrack=backtrack, monotone=not loss.convex, history=self.history,
         )
         self.n_iter += res.n_iter
+        if last.get("theta") is res.theta:
+            res.objective = last["f"]  # evaluated by the certificate: no further pass
         return res
 
     def _prox_distance(self, prob, theta, sigma):

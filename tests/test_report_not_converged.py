@@ -1,6 +1,6 @@
 """The ``not_converged`` job status end to end.
 
-A job that neither met its stopping rule nor diverged is written with status
+A job that has no optimality certificate and did not diverge is written with status
 ``not_converged``; the report counts and lists it, leaves it out of the
 comparisons of estimates (summary and paired tables, error figures, the
 robustness parts of the claim rules) and keeps it in what gradient descent did
@@ -196,7 +196,7 @@ def test_report_counts_and_lists_not_converged_jobs(nc_sweep):
     assert "| job_dir | loss_label | model | dataset | outliers | fraction | seed | reason |" in section
     for (loss, fraction, seed), job_dir in nc_sweep["cut"].items():
         assert (f"| {job_dir} | {loss} | gd | synthetic | vertical | {fraction:.3g} | {seed} | stopped at n_iter 300 "
-                "= max_iter 300, final gradient norm 0.5 without meeting the stopping rule |") in section
+                "= max_iter 300, final gradient norm 0.5 without an optimality certificate |") in section
     assert "*estimator jobs* are" in text and "*dynamics jobs* are" in text
     assert json.loads((out / "report.json").read_text())["counts"]["not_converged"] == 2
     summary = pd.read_csv(out / "summary.csv")

@@ -67,7 +67,7 @@ REFERENCE_CONVEX = {"sklearn_ols": True, "sklearn_huber": True, "sklearn_lad": T
 OUTCOME_COLUMNS = (
     "status", "coef_error", "intercept_error", "relative_error", "test_rmse", "test_mae",
     "train_objective", "n_iter", "converged", "diverged", "fit_seconds", "lipschitz",
-    "initial_step", "fitted_scale", "max_grad_norm", "final_grad_norm", "n_zero_coef",
+    "initial_step", "fitted_scale", "optimality", "max_grad_norm", "final_grad_norm", "n_zero_coef",
     "coef_norm", "mm_error", "error", "error_type", "n_warnings",
     "tail_increase_share", "tail_grad_ratio", "settle_iter", "history_length",
 )
@@ -86,8 +86,8 @@ def estimator_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """The jobs whose fitted estimate is compared with others: status ``ok`` or ``diverged``.
 
     Used by the summary and paired tables, the error figures and the
-    robustness parts of the claim rules.  A ``not_converged`` job (it stopped
-    without meeting its stopping rule) is left out: its estimate is not the fit
+    robustness parts of the claim rules.  A ``not_converged`` job (it ended
+    without the certificate that its fit is the loss's minimizer) is left out: its estimate is not the fit
     of its loss.  A diverged job stays, as it always has: its parameter error
     counts (as infinite when it is not finite).
     """
@@ -346,6 +346,7 @@ def _metrics_row(rec: dict) -> dict:
         lipschitz=_as_float(rec.get("lipschitz")),
         initial_step=_as_float(rec.get("initial_step")),
         fitted_scale=_as_float(rec.get("scale")),
+        optimality=_as_float(rec.get("optimality")),
         max_grad_norm=_as_float(rec.get("max_grad_norm")),
         final_grad_norm=_as_float(rec.get("final_grad_norm")),
         n_zero_coef=sum(c == 0.0 for c in coef_vals) if coef_vals is not None else None,

@@ -247,10 +247,14 @@ def _not_converged_reason(row) -> str:
     if isinstance(max_iter, (int, float, np.integer, np.floating)) and max_iter == max_iter:
         at_limit = n_text and int(n_text) >= int(max_iter)
         text += f" = max_iter {int(max_iter)}" if at_limit else f" (max_iter {int(max_iter)})"
+    opt = row.get("optimality")
+    if isinstance(opt, (int, float, np.floating)) and opt == opt:
+        # The certificate: a distance to the minimizer in standardized units, or LAD's duality gap.
+        return text + f", optimality certificate {_cell(float(opt))} above its tolerance"
     grad = row.get("final_grad_norm")
     if isinstance(grad, (int, float, np.floating)) and grad == grad:
         text += f", final gradient norm {_cell(float(grad))}"
-    return text + " without meeting the stopping rule"
+    return text + " without an optimality certificate"
 
 
 def _not_converged_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -281,8 +285,8 @@ def render_report(*, study: str, counts: dict, runs: pd.DataFrame, summary: pd.D
         f"| {counts['expected']} | {counts['done']} | {counts['failed']} | {counts['diverged']} | "
         f"{counts.get('not_converged', 0)} | {counts['missing']} |",
         "",
-        "Done jobs include the diverged and the not-converged ones. A not-converged job stopped without meeting "
-        "its stopping rule and without diverging (gradient descent at `max_iter`, or a reference solver's "
+        "Done jobs include the diverged and the not-converged ones. A not-converged job ended without the "
+        "certificate that its fit is the loss's minimizer, and without diverging (gradient descent at `max_iter`, or a reference solver's "
         "`ConvergenceWarning`): it is left out of the error tables, the paired comparisons and the robustness "
         "rules, and kept in the convergence figures and the rules on gradient-descent dynamics (see the rules "
         "below); the jobs are listed under [Failed, not-converged and missing jobs]"
