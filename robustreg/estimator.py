@@ -814,6 +814,12 @@ class _Fit:
         loss, D = self.loss, self.design
         if not loss.smooth:
             self.measure_name = "the relative duality gap of the LAD linear programme"
+            if self.l1 is None and self.l2 is None:
+                # The dual of the LAD vertex nearest the fit, when it is optimal: the gap
+                # is then the fit's true relative excess objective.
+                finish = _solver.lad_vertex(D, theta, self.y)
+                if finish is not None:
+                    return _solver.lad_dual_gap(D, theta, self.y, finish[1])
             box = (np.ones(D.n) if D.sw is None else D.sw) / D.sw_sum
             r = D.residuals(theta, self.y)
             scale = robust_start.mad_scale(r) or D.y_scale

@@ -309,3 +309,22 @@ def test_every_rule_says_which_jobs_it_uses():
         "c7": {"estimator jobs"},
         "c8": {"estimator jobs"},
     }
+
+
+# --------------------------------------------- the exact solver is no dynamics
+def test_exact_solver_jobs_are_estimates_never_dynamics():
+    """A job of solver="auto" enters comparisons of estimates, never the rules on gradient descent."""
+    runs = c5_table()
+    assert len(dynamics_runs(runs)) == len(runs)  # the fixture's jobs are plain GD (no solver column)
+    exact = runs.assign(solver="auto")
+    assert dynamics_runs(exact).empty
+    assert len(estimator_runs(exact)) == len(estimator_runs(runs))
+    for rule in (c2_l1_fixed_step_oscillates, c3_l2_stable, c5_smooth_l1_fast_and_bounded):
+        v = rule(exact)
+        assert v.verdict == "not tested" and "no plain gradient-descent job" in v.evidence, rule.__name__
+    assert c5_smooth_l1_fast_and_bounded(runs.assign(solver="gd")).verdict == c5_smooth_l1_fast_and_bounded(runs).verdict
+    # C1 and C4 keep their robustness parts on exact fits and say the dynamics part was not tested.
+    c1 = c1_l1_bounded_gradient(c1_table().assign(solver="auto"))
+    assert c1.verdict != "not tested" and "gradient growth not tested" in c1.evidence
+    c4 = c4_l2_not_robust_explodes(c4_table().assign(solver="auto"))
+    assert "explosion part is not tested" in c4.evidence and "L2 error growth" in c4.evidence

@@ -28,6 +28,7 @@ __all__ = [
     "ReportError",
     "collect",
     "compact_params",
+    "done_runs",
     "dynamics_runs",
     "estimator_runs",
     "write_histories",
@@ -51,8 +52,9 @@ ESTIMATOR_STATUSES = ("ok", "diverged")
 SUBSETS = {
     "estimator jobs": "the done jobs whose estimate is compared: status `ok` or `diverged` (a diverged fit "
                       "counts with its error, infinite when not finite); `not_converged` jobs are left out",
-    "dynamics jobs": "every done job, `not_converged` included: what gradient descent did on the way (its "
-                     "history, gradient norms, iterations, divergence)",
+    "dynamics jobs": "the done jobs that ran plain gradient descent (`model.solver=gd`, the article's "
+                     "algorithm), `not_converged` included: what it did on the way (its history, gradient norms, "
+                     "iterations, divergence); the exact solver's iterations never enter them",
 }
 HISTORY_COLUMNS = ("iteration", "objective", "grad_norm", "step", "coef_error")
 
@@ -96,15 +98,33 @@ def estimator_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return runs[runs["status"].isin(ESTIMATOR_STATUSES)]
 
 
-def dynamics_runs(runs: pd.DataFrame) -> pd.DataFrame:
-    """Every job that ran to its end (``ok``, ``not_converged``, ``diverged``): what gradient descent did.
-
-    Used by the convergence and gradient-norm figures and by the rules on
-    gradient-descent dynamics (oscillation, stability, divergence, speed).
-    """
+def done_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every job that ran to its end (``ok``, ``not_converged``, ``diverged``)."""
     if "status" not in runs:
         return runs
     return runs[runs["status"].isin(DONE_STATUSES)]
+
+
+#: The solver settings of plain gradient descent (``model.solver``); a record
+#: without the setting predates the exact solver and ran plain gradient descent.
+PLAIN_GD_SOLVERS = ("gd",)
+
+
+def dynamics_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    """The done jobs that ran plain gradient descent (``model.solver=gd``), ``not_converged`` included.
+
+    What the article's algorithm did: used by the convergence and
+    gradient-norm figures and by the rules on gradient-descent dynamics
+    (oscillation, stability, explosion, speed).  The exact solver's
+    iterations are another algorithm's and never enter them.
+    """
+    done = done_runs(runs)
+    if "model" not in done:
+        return done
+    gd = done["model"] == "gd"
+    if "solver" in done:
+        gd &= done["solver"].isna() | done["solver"].isin(PLAIN_GD_SOLVERS)
+    return done[gd]
 
 
 def derived_status(converged, diverged) -> str:
@@ -180,8 +200,8 @@ class Collection:
 
     @property
     def done_runs(self) -> pd.DataFrame:
-        """The jobs that ran to their end (``ok``, ``not_converged`` or ``diverged``): :func:`dynamics_runs`."""
-        return dynamics_runs(self.runs)
+        """The jobs that ran to their end (``ok``, ``not_converged`` or ``diverged``): :func:`done_runs`."""
+        return done_runs(self.runs)
 
     @property
     def done(self) -> int:

@@ -22,8 +22,9 @@ step settings), so jobs that differ only in their step share one
 :math:`10^{-16}`.
 
 Which jobs: the figures of what gradient descent did (convergence, gradient
-norm, the divergence share of the step map) draw every done job,
-``not_converged`` included (:func:`~robustreg.report.collect.dynamics_runs`);
+norm, the divergence share of the step map) draw the done jobs of plain
+gradient descent (``model.solver=gd``), ``not_converged`` included
+(:func:`~robustreg.report.collect.dynamics_runs`);
 the figures of estimates (error against contamination, the step map's median
 error, real-data lines, penalty weights) draw only the jobs whose estimate is
 compared (:func:`~robustreg.report.collect.estimator_runs`).
@@ -44,7 +45,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogFormatter, NullLocator
 
-from .collect import dynamics_runs, estimator_runs
+from .collect import done_runs, dynamics_runs, estimator_runs
 from .style import label_order
 from .tables import clean_mask, label_varying, median_interval, setting_columns
 
@@ -408,6 +409,9 @@ def _convergence(runs: pd.DataFrame, histories: pd.DataFrame, out: _Out) -> None
     if histories.empty:
         out.skip(name, "no job recorded a history (reference solvers only)")
         return
+    if done.empty:
+        out.skip(name, "no plain gradient-descent job (model.solver=gd): an estimator study draws no dynamics")
+        return
     hist, with_hist, positions = _histories_of(done, histories)
     fstar = _objective_reference(with_hist, histories)
     ref = fstar.reindex(hist["job_dir"]).to_numpy()
@@ -453,6 +457,9 @@ def _grad_norm(runs: pd.DataFrame, histories: pd.DataFrame, out: _Out) -> None:
     done = dynamics_runs(runs)
     if histories.empty:
         out.skip(name, "no job recorded a history (reference solvers only)")
+        return
+    if done.empty:
+        out.skip(name, "no plain gradient-descent job (model.solver=gd): an estimator study draws no dynamics")
         return
     hist, with_hist, positions = _histories_of(done, histories)
     facets = _facets(with_hist, exclude=("outliers", "fraction"))
@@ -534,7 +541,7 @@ def _step_map(runs: pd.DataFrame, out: _Out) -> None:
         fig.colorbar(image, ax=list(axes), label="share of seeds that diverged", shrink=0.8)
         title = "Step size map: divergence by loss and step" + (f" ({desc})" if desc else "")
         fig.suptitle(title + "\nnumber: median final parameter error (coefficient units)", fontsize="medium")
-        out.save(fig, stem, title, "Colour: share of seeds that diverged (every done job); number: median final "
+        out.save(fig, stem, title, "Colour: share of seeds that diverged (every done plain-GD job); number: median final "
                  "parameter error of the jobs that converged or diverged (n/c: none did, every seed stopped "
                  "without converging).")
 
@@ -682,7 +689,7 @@ def draw_figures(runs: pd.DataFrame, histories: pd.DataFrame, out_dir, styles: d
         # Figures of an earlier report of this folder must not linger beside the new ones.
         for old in sorted(fig_dir.glob("*.png")) + sorted(fig_dir.glob("*.pdf")):
             old.unlink()
-    runs = dynamics_runs(runs)
+    runs = done_runs(runs)
     if runs.empty:
         out.skip("all figures", "no job finished")
         return out.figures, out.skipped

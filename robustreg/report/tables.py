@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .collect import DONE_STATUSES, NON_SETTING_COLUMNS, dynamics_runs, estimator_runs
+from .collect import DONE_STATUSES, NON_SETTING_COLUMNS, done_runs, dynamics_runs, estimator_runs
 
 __all__ = [
     "BASELINE",
@@ -171,7 +171,7 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     interval of the median across seeds), ``relative_error_median``,
     ``test_rmse_median``, ``n_iter_median``, ``max_grad_norm_median`` (all
     over the ``n`` jobs) and ``converged_share`` (over every done job of the
-    group, :func:`dynamics_runs`: the share that met the stopping rule).
+    group, :func:`done_runs`: the share with an optimality certificate).
     """
     keyed = runs[runs["status"].isin((*DONE_STATUSES, "failed"))] if "status" in runs else runs
     keys = summary_keys(keyed)
@@ -196,7 +196,7 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
             if col in done:
                 vals = pd.to_numeric(done[col], errors="coerce").dropna().to_numpy(dtype=float)
                 row[name] = float(np.median(vals)) if vals.size else math.nan
-        finished = dynamics_runs(part)
+        finished = done_runs(part)
         if "converged" in finished:
             conv = finished["converged"].dropna()
             row["converged_share"] = float(conv.astype(bool).mean()) if len(conv) else math.nan
@@ -222,7 +222,7 @@ def paired_values(runs: pd.DataFrame, label: str, baseline: str = BASELINE, valu
     those shared settings.  ``subset`` chooses the jobs that may be paired:
     :func:`estimator_runs` (the default: a comparison of estimates leaves the
     ``not_converged`` jobs out) or :func:`dynamics_runs` (a comparison of what
-    gradient descent did, every done job).
+    plain gradient descent did, ``not_converged`` included).
     A reference solver is paired with the exact least-squares solver
     (``sklearn_ols``) on the same data and seed when the study has it, else
     with the baseline jobs on the same data and seed when those use a single

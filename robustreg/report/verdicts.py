@@ -15,8 +15,8 @@ Conventions shared by the rules:
   :func:`~robustreg.report.collect.dynamics_runs`: *estimator jobs* (status
   ``ok`` or ``diverged``: a ``not_converged`` fit is left out) for what a
   rule says about estimates (errors, robustness, paired comparisons,
-  fitted weights), and *dynamics jobs* (every done job, ``not_converged``
-  included) for what it says about gradient descent (gradient norms,
+  fitted weights), and *dynamics jobs* (the done jobs of plain gradient
+  descent, ``model.solver=gd``, ``not_converged`` included) for what it says about gradient descent (gradient norms,
   oscillation, convergence, divergence, iterations); each rule names the
   subset each of its parts uses;
 * *clean* jobs have outlier kind ``none`` or fraction 0; *contaminated*
@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .collect import dynamics_runs, estimator_runs
+from .collect import done_runs, dynamics_runs, estimator_runs
 from .tables import clean_mask, compare, label_varying, paired_differences, paired_values, setting_columns
 
 __all__ = ["CLAIMS", "RULES", "VERDICTS", "Verdict", "evaluate_claims", "rule_text"]
@@ -132,8 +132,18 @@ def _estimator_gd(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 def _dynamics_gd(runs: pd.DataFrame) -> pd.DataFrame:
-    """Every done gradient-descent job, ``not_converged`` included."""
+    """The done plain gradient-descent jobs (``model.solver=gd``), ``not_converged`` included."""
     return _gd(dynamics_runs(runs))
+
+
+#: Why a rule on gradient-descent dynamics is not tested in an estimator study.
+NO_PLAIN_GD = ("no plain gradient-descent job (model.solver=gd): an estimator study; the convergence and "
+               "step_size studies test what gradient descent does")
+
+
+def _done_gd(runs: pd.DataFrame) -> pd.DataFrame:
+    """Every done GDRegressor job, whatever its solver."""
+    return _gd(done_runs(runs))
 
 
 def _left_out(frame: pd.DataFrame, what: str, part: str) -> list:
@@ -208,7 +218,8 @@ def _worst_ratio(runs: pd.DataFrame, kind: str, column: str, context: list, subs
             continue
         base = _median(clean[column])
         top = _median(hit[column])
-        if base > 0 and math.isfinite(base):
+        # A clean error at rounding level (the reference is this loss's own clean fit) grew without bound.
+        if base > 1e-9 * abs(top) and math.isfinite(base):
             ratios.append(top / base)
         elif top > 0:
             ratios.append(math.inf)
@@ -247,8 +258,8 @@ def c1_l1_bounded_gradient(runs: pd.DataFrame) -> Verdict:
     (b) the growth of L1's parameter error over the clean jobs (median coef_error, contaminated / clean) and
     (c) L1's parameter error against L2's (paired). L1 is robust under a kind when its error grew less than
     3 times and is significantly lower than L2's (without L2 jobs: when its error grew less than 3 times).
-    Jobs: the gradient growth (a) and the divergence count use the dynamics jobs (every done job, not_converged
-    included); the robustness parts (b) and (c) use the estimator jobs (ok or diverged; not_converged left out).
+    Jobs: the gradient growth (a) uses the dynamics jobs (plain gradient descent, not_converged included);
+    the divergence count every done job; the robustness parts (b) and (c) use the estimator jobs (ok or diverged; not_converged left out).
 
     Not tested: no L1 job on contaminated data.
 
@@ -260,10 +271,10 @@ def c1_l1_bounded_gradient(runs: pd.DataFrame) -> Verdict:
     Qualified: otherwise, typically bounded and robust under response outliers but not under leverage points,
     where the gradient x * sign(r) grows with |x| and L1's error grows with the leverage.
     """
-    gd = _dynamics_gd(runs)
+    gd = _done_gd(runs)
     l1, l2 = _label(gd, "l1"), _label(gd, "l2")
     if _contaminated(l1).empty:
-        return _verdict(c1_l1_bounded_gradient, NOT_TESTED, "no L1 gradient-descent job on contaminated data")
+        return _verdict(c1_l1_bounded_gradient, NOT_TESTED, "no L1 job on contaminated data")
     context = _context_columns(gd)
     evidence, contradicted, qualified = [], False, False
     n_div = int(l1["diverged"].fillna(False).astype(bool).sum())
@@ -272,12 +283,15 @@ def c1_l1_bounded_gradient(runs: pd.DataFrame) -> Verdict:
     contradicted |= n_div > 0
     for kind in _kinds(l1):
         top = _strongest(l1, kind)
-        ratio = _worst_ratio(l1, kind, "max_grad_norm", context)
-        ratio_l2 = _worst_ratio(l2, kind, "max_grad_norm", context) if len(l2) else math.nan
+        ratio = _worst_ratio(l1, kind, "max_grad_norm", context, subset=dynamics_runs)
+        ratio_l2 = _worst_ratio(l2, kind, "max_grad_norm", context, subset=dynamics_runs) if len(l2) else math.nan
         err_ratio = _worst_ratio(l1, kind, "coef_error", context, subset=estimator_runs)
-        text = f"{kind} ({_strength(top)}): L1 max-gradient growth x{_g(ratio)}"
-        if ratio_l2 == ratio_l2:
-            text += f" (L2 x{_g(ratio_l2)})"
+        if ratio == ratio:
+            text = f"{kind} ({_strength(top)}): L1 max-gradient growth x{_g(ratio)}"
+            if ratio_l2 == ratio_l2:
+                text += f" (L2 x{_g(ratio_l2)})"
+        else:
+            text = f"{kind} ({_strength(top)}): gradient growth not tested (no plain gradient-descent job)"
         text += f", L1 error growth x{_g(err_ratio)}"
         bounded = ratio == ratio and ratio <= GRAD_GROWTH_LIMIT
         holds = err_ratio == err_ratio and err_ratio < NOT_ROBUST_RATIO
@@ -304,7 +318,8 @@ def c2_l1_fixed_step_oscillates(runs: pd.DataFrame) -> Verdict:
     objective and the median gradient norm stays above 1% of its first value (a converging smooth descent has
     no rises and a vanishing gradient).
 
-    Not tested: no L1 job with a constant step (learning_rate "constant").
+    Not tested: no plain gradient-descent job (an estimator study), or no L1 job with a constant step
+    (learning_rate "constant").
 
     Contradicted: fewer than half of the constant-step L1 jobs oscillate.
 
@@ -315,9 +330,11 @@ def c2_l1_fixed_step_oscillates(runs: pd.DataFrame) -> Verdict:
 
     Supported: at least half oscillate, and no diminishing-step L1 job does better (or there is none).
 
-    Jobs: the dynamics jobs (every done job, not_converged included: a job that oscillates does not converge).
+    Jobs: the dynamics jobs (plain gradient descent, not_converged included: a job that oscillates does not converge).
     """
     gd = _dynamics_gd(runs)
+    if gd.empty:
+        return _verdict(c2_l1_fixed_step_oscillates, NOT_TESTED, NO_PLAIN_GD)
     l1 = _label(gd, "l1")
     if "learning_rate" not in l1 or "tail_increase_share" not in l1:
         return _verdict(c2_l1_fixed_step_oscillates, NOT_TESTED,
@@ -360,7 +377,7 @@ def c3_l2_stable(runs: pd.DataFrame) -> Verdict:
     """C3 uses the L2 gradient-descent jobs with the automatic step (learning_rate "auto", 1/L from the
     design) on clean data.
 
-    Not tested: no such job.
+    Not tested: no such job (none in an estimator study: plain gradient descent only).
 
     Contradicted: one of them diverged.
 
@@ -368,9 +385,11 @@ def c3_l2_stable(runs: pd.DataFrame) -> Verdict:
 
     Supported: every one of them converged.
 
-    Jobs: the dynamics jobs (every done job, not_converged included).
+    Jobs: the dynamics jobs (plain gradient descent, not_converged included).
     """
     gd = _dynamics_gd(runs)
+    if gd.empty:
+        return _verdict(c3_l2_stable, NOT_TESTED, NO_PLAIN_GD)
     l2 = _label(gd, "l2")
     if "learning_rate" in l2:
         l2 = l2[l2["learning_rate"] == "auto"]
@@ -406,9 +425,9 @@ def c4_l2_not_robust_explodes(runs: pd.DataFrame) -> Verdict:
     points (outliers in x raise the largest eigenvalue of X^T X / n, hence the step limit), or never.
 
     Jobs: the robustness part (error growth) uses the estimator jobs (ok or diverged; not_converged left out);
-    the explosion part uses the dynamics jobs (every done job, not_converged included).
+    the explosion part uses the dynamics jobs (plain gradient descent, not_converged included).
     """
-    gd = _dynamics_gd(runs)
+    gd = _done_gd(runs)
     l2 = _label(gd, "l2")
     if l2[clean_mask(l2)].empty or _contaminated(l2).empty:
         return _verdict(c4_l2_not_robust_explodes, NOT_TESTED, "no L2 job on both clean and contaminated data")
@@ -420,7 +439,7 @@ def c4_l2_not_robust_explodes(runs: pd.DataFrame) -> Verdict:
         not_robust |= ratio == ratio and ratio >= NOT_ROBUST_RATIO
     diverging = set()
     n_stable = 0
-    for key, part in _groups(l2, context):
+    for key, part in _groups(dynamics_runs(l2), context):
         clean = part[clean_mask(part)]
         if clean.empty or clean["diverged"].fillna(False).astype(bool).any():
             continue
@@ -433,7 +452,9 @@ def c4_l2_not_robust_explodes(runs: pd.DataFrame) -> Verdict:
                 f"diverged under {kind} at a clean-stable step"
                 + (f" ({', '.join(f'{c}={v}' for c, v in zip(context, key))})" if context else "")
                 + f": {int((hit['outliers'] == kind).sum())} of {int((cont['outliers'] == kind).sum())} jobs")
-    if not diverging:
+    if dynamics_runs(l2).empty:
+        evidence.append("the explosion part is not tested: no plain gradient-descent L2 job")
+    elif not diverging:
         evidence.append(f"no divergence under contamination at the {n_stable} clean-stable step setting(s)")
     if not not_robust and not diverging:
         verdict = CONTRADICTED
@@ -451,7 +472,7 @@ def c5_smooth_l1_fast_and_bounded(runs: pd.DataFrame) -> Verdict:
     above its lowest value; never settling counts as infinitely many). No explosion: Smooth L1 did not diverge
     in any pair where L2 diverged (same data, seed and optimizer settings).
 
-    Not tested: fewer than 5 Smooth L1 / L1 pairs.
+    Not tested: no plain gradient-descent job (an estimator study), or fewer than 5 Smooth L1 / L1 pairs.
 
     Supported: faster, and no Smooth L1 divergence where L2 diverged (with at least one such pair).
 
@@ -460,10 +481,12 @@ def c5_smooth_l1_fast_and_bounded(runs: pd.DataFrame) -> Verdict:
 
     Contradicted: not faster, and the no-explosion part fails or is not tested.
 
-    Jobs: the dynamics jobs (every done job, not_converged included: a job that never settles counts as
+    Jobs: the dynamics jobs (plain gradient descent, not_converged included: a job that never settles counts as
     infinitely slow).
     """
     gd = _dynamics_gd(runs)
+    if gd.empty:
+        return _verdict(c5_smooth_l1_fast_and_bounded, NOT_TESTED, NO_PLAIN_GD)
     if "settle_iter" not in gd:
         return _verdict(c5_smooth_l1_fast_and_bounded, NOT_TESTED, "no recorded histories")
     keys = _pair_keys(gd)
@@ -525,7 +548,7 @@ def c6_smooth_l1_beats_l2(runs: pd.DataFrame) -> Verdict:
                         f"no contaminated group with at least {MIN_PAIRS} Smooth L1 / L2 pairs")
     lower = [g for g in groups if g[1]["difference"] == "lower"]
     evidence = [f"Smooth L1 significantly lower in {len(lower)} of {len(groups)} groups"]
-    every = _contaminated(_dynamics_gd(runs))
+    every = _contaminated(_done_gd(runs))
     evidence += _left_out(every[every["loss_label"].isin(["smooth_l1", "l2"])], "Smooth L1/L2", "the pairs")
     lines = []
     for part, c in groups:
@@ -614,7 +637,7 @@ def c8_leverage_breakdown(runs: pd.DataFrame) -> Verdict:
     Jobs: the estimator jobs (ok or diverged; not_converged left out); the strongest leverage contamination is
     that of every done job.
     """
-    every = dynamics_runs(runs)
+    every = done_runs(runs)
     settings, considered = [], []
     lev = every[every["outliers"] == "leverage"] if "outliers" in every else every.iloc[0:0]
     for name, part in _groups(lev, ["dataset"] if "dataset" in lev else []):
