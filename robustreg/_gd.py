@@ -144,21 +144,30 @@ class Design:
         self.gram_raw = self._raw_gram()  # [X, 1]^T V [X, 1] / sum(v)
         d = self.d
         mean = self.gram_raw[d, :d] if fit_intercept else np.zeros(d)
+        #: Columns that are constant (with an intercept): their effect is the
+        #: intercept's, so the optimizer gives them no coordinate (coefficient 0).
+        self.const = np.zeros(d, dtype=bool)
         if standardize:
             second = np.diag(self.gram_raw)[:d]
             var = second - mean**2 if fit_intercept else second
             scale = np.sqrt(np.maximum(var, 0.0))
-            # A constant column has no spread to standardize: leave it as is.
-            scale[scale <= 1e-12 * np.maximum(1.0, np.sqrt(second))] = 1.0
+            if fit_intercept and self.n:
+                # Exactly, not from the variance: second - mean^2 cancels to rounding noise.
+                self.const = np.asarray(X.max(axis=0) == X.min(axis=0))
+            # A column with no spread to standardize is left as is.
+            scale[self.const | (scale <= 1e-12 * np.maximum(1.0, np.sqrt(second)))] = 1.0
             self.mu = mean if fit_intercept else np.zeros(d)
             self.s = scale
         else:
             self.mu = np.zeros(d)
             self.s = np.ones(d)
+        #: 1/s, and 0 for a constant column.
+        self.inv_s = np.where(self.const, 0.0, 1.0 / self.s)
+        self.y_scale = 1.0  # the spread of y that distances are measured in (the estimator sets it)
         T = np.zeros((d + 1, self.p))
-        T[:d, :d] = np.diag(1.0 / self.s)
+        T[:d, :d] = np.diag(self.inv_s)
         if fit_intercept:
-            T[d, :d] = -self.mu / self.s
+            T[d, :d] = -self.mu * self.inv_s
             T[d, d] = 1.0
         self._T = T if fit_intercept else T[:d, :d]
         #: Z^T V Z / sum(v), the Hessian of the mean squared residual / 2.
@@ -216,15 +225,16 @@ class Design:
         """Map optimizer parameters to ``(coef, intercept)`` in the units of X."""
         if self.identity:
             return theta[: self.d], (float(theta[self.d]) if self.fit_intercept else 0.0)
-        w = theta[: self.d] / self.s
+        w = theta[: self.d] * self.inv_s
         b = float(theta[self.d] - self.mu @ w) if self.fit_intercept else 0.0
         return w, b
 
     def from_original(self, coef, intercept):
         """Inverse of :meth:`to_original`."""
         theta = np.empty(self.p)
-        theta[: self.d] = np.asarray(coef, dtype=float) * self.s
+        theta[: self.d] = np.where(self.const, 0.0, np.asarray(coef, dtype=float) * self.s)
         if self.fit_intercept:
+            # A constant column's part of the fit is the intercept's.
             theta[self.d] = intercept + self.mu @ np.asarray(coef, dtype=float)
         return theta
 
@@ -250,7 +260,7 @@ class Design:
         """The rows ``idx`` of ``Z``, the design in the optimizer's coordinates."""
         Xi = np.asarray(self.X[idx], dtype=np.float64)
         Z = np.empty((len(idx), self.p))
-        Z[:, : self.d] = (Xi - self.mu) / self.s
+        Z[:, : self.d] = (Xi - self.mu) * self.inv_s
         if self.fit_intercept:
             Z[:, self.d] = 1.0
         return Z
@@ -262,7 +272,7 @@ class Design:
         """Columns ``cols`` of ``Z`` (index ``d`` is the intercept's), as an (n, k) array."""
         out = np.empty((self.n, len(cols)))
         for k, j in enumerate(cols):
-            out[:, k] = 1.0 if j == self.d else (np.asarray(self.X[:, j], dtype=np.float64) - self.mu[j]) / self.s[j]
+            out[:, k] = 1.0 if j == self.d else (np.asarray(self.X[:, j], dtype=np.float64) - self.mu[j]) * self.inv_s[j]
         return out
 
     def zt(self, u):
@@ -272,7 +282,7 @@ class Design:
             gX += np.asarray(self.X[a:b], dtype=np.float64).T @ u[a:b]
         total = float(np.sum(u))
         g = np.empty(self.p)
-        g[: self.d] = (gX - self.mu * total) / self.s
+        g[: self.d] = (gX - self.mu * total) * self.inv_s
         if self.fit_intercept:
             g[self.d] = total
         return g
@@ -313,7 +323,7 @@ class Design:
         change of the fit at the mean of X.  Divided by sd(y), it is a
         distance in standardized units.
         """
-        w = v[: self.d] / self.s
+        w = v[: self.d] * self.inv_s
         out = w * self.col_sd
         if self.fit_intercept:
             c = float(v[self.d] - self.mu @ w) + float(self.col_mean @ w)
@@ -464,7 +474,7 @@ class RowKernel:
         """Gradient in the optimizer's coordinates from X^T psi and sum(psi)."""
         D = self.design
         g = np.empty(D.p)
-        g[: D.d] = gX if D.identity else (gX - D.mu * gsum) / D.s
+        g[: D.d] = gX if D.identity else (gX - D.mu * gsum) * D.inv_s
         if D.fit_intercept:
             g[D.d] = gsum
         g *= -factor * inv_sigma / wsum
@@ -497,7 +507,7 @@ class GramKernel:
         b = np.empty(D.p)
         Xty = (D.X.T @ vy) / D.sw_sum
         ysum = float(np.sum(vy)) / D.sw_sum
-        b[: D.d] = (Xty - D.mu * ysum) / D.s
+        b[: D.d] = (Xty - D.mu * ysum) * D.inv_s
         if D.fit_intercept:
             b[D.d] = ysum
         self.b = b

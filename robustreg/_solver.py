@@ -49,7 +49,7 @@ DIVERGENCE_FACTOR = 1e10
 
 @dataclass
 class Problem:
-    """A composite objective ``F(theta) + l1 * ||weights * theta[:d]||_1`` in the optimizer's coordinates.
+    """A composite objective ``F(theta) + sum_j l1_j |theta_j|`` (slopes only) in the optimizer's coordinates.
 
     Attributes
     ----------
@@ -111,8 +111,22 @@ class Result:
 
 
 # ----------------------------------------------------------------- preconditioner
+def range_basis(K, rtol: float = 1e-12):
+    """``(V, lam)``: orthonormal eigenvectors of the symmetric PSD ``K`` spanning its range, and their eigenvalues.
+
+    A rank-deficient Gram matrix (collinear or constant columns, fewer rows
+    than columns) leaves directions along which no fitted value moves: every
+    loss is flat there, and the solvers and certificates work in the range.
+    """
+    K = 0.5 * (K + K.T)
+    lam, V = np.linalg.eigh(K)
+    top = float(lam[-1]) if lam.size else 0.0
+    keep = lam > rtol * top if top > 0 else np.zeros(lam.size, dtype=bool)
+    return V[:, keep], lam[keep]
+
+
 class Metric:
-    r"""A fixed preconditioner :math:`P = \ell\,(K + \text{ridge})`, applied by its Cholesky factor.
+    r"""A fixed preconditioner :math:`P = \ell K`, applied by its pseudo-inverse.
 
     ``K`` is the curvature matrix of the objective's quadratic model (the
     Gram matrix of the design times the loss's curvature bound, plus the L2
@@ -133,17 +147,22 @@ class Metric:
         if diagonal:
             return
         # The pseudo-inverse: along the null directions of a singular Gram
-        # matrix (collinear columns, fewer rows than columns) the gradient is
-        # zero, and the start's component there is kept.
-        lam, V = np.linalg.eigh(K)
-        keep = lam > 1e-12 * top
-        self._V, self._inv = V[:, keep], 1.0 / lam[keep]
+        # matrix (collinear columns, fewer rows than columns) no fitted value
+        # moves, and the start's component there is kept.
+        self._V, lam = range_basis(K)
+        self._inv = 1.0 / lam
         self.K = K
 
     def solve(self, g):
         if self.diagonal:
             return g / (self.scale * self.lipschitz)
         return self._V @ (self._inv * (self._V.T @ g)) / self.scale
+
+    def inner(self, u, v):
+        """``u^T P v``."""
+        if self.diagonal:
+            return self.scale * self.lipschitz * float(u @ v)
+        return self.scale * float(u @ (self.K @ v))
 
     def norm2(self, v):
         """``v^T P v``."""
@@ -192,7 +211,6 @@ def accelerated(
     f_start = None
     n_done = 0
     cert = math.inf
-    f_theta = None
     for k in range(max_iter):
         f, g = fg(y)
         f += problem.l1_value(y)
@@ -216,7 +234,9 @@ def accelerated(
         step_len = float(np.linalg.norm(delta)) / problem.std_scale
         if history is not None:
             history.add(f, step_len, metric.step, y)
-        restart = float(g @ (new - theta)) > 0.0 or (monotone and f > best)
+        # Gradient restart (O'Donoghue and Candes): the step just taken points uphill
+        # from the last iterate, measured with the gradient mapping P (y - new).
+        restart = metric.inner(y - new, new - theta) > 0.0 or (monotone and f > best)
         best = min(best, f)
         if restart:
             t_new, y = 1.0, new.copy()
@@ -229,9 +249,8 @@ def accelerated(
         if step_len <= threshold or step_len == 0.0:
             cert = certify(theta) if certify is not None else step_len
             if cert <= tol:
-                f_theta = None
-                return Result(theta, n_done, True, False, f_theta, cert)
-            threshold = max(threshold * 0.1, 1e-3 * tol * threshold / max(cert, 1e-300))
+                return Result(theta, n_done, True, False, None, cert)
+            threshold *= 0.1
             t, y = 1.0, theta.copy()
     if certify is not None:
         cert = certify(theta)
@@ -239,32 +258,30 @@ def accelerated(
 
 
 # ------------------------------------------------------------------ certificates
-def newton_distance(design, theta, y, loss, sigma, grad, extra_hessian=None) -> float:
+def newton_distance(design, theta, y, loss, sigma, grad, extra_hessian=None, basis=None) -> float:
     r"""Length of the Newton step :math:`H^{-1}\nabla F(\theta)`, in standardized units.
 
     :math:`H = Z^\top V \operatorname{diag}(\rho''(r/\sigma)) Z / (\sigma^2 \sum v)`
-    (plus ``extra_hessian``, the penalty's), built block by block; its
-    pseudo-inverse where the design is rank-deficient.  Returns ``inf``
-    where ``H`` has negative curvature (no minimum there) or none.
+    (plus ``extra_hessian``, the penalty's), built block by block, and taken
+    in the range of the design (``basis``, by default that of its Gram
+    matrix plus ``extra_hessian``): along the design's null directions no
+    fitted value moves.  Returns ``inf`` where ``H`` has negative curvature
+    there (no minimum) or none along a direction that moves the fit.
     """
     H = design.weighted_gram(loss.psi_deriv(design.residuals(theta, y) / sigma)) / sigma**2
     if extra_hessian is not None:
         H = H + extra_hessian
-    H = 0.5 * (H + H.T)
-    if not np.all(np.isfinite(H)):
+    if not (np.all(np.isfinite(H)) and np.all(np.isfinite(grad))):
         return math.inf
-    lam, V = np.linalg.eigh(H)
-    top = max(float(lam[-1]), 0.0)
-    if top == 0.0 or lam[0] < -1e-10 * top:
-        return math.inf  # no curvature, or negative curvature: not a minimum
-    # Along null directions of H (a rank-deficient design) the objective is
-    # flat: the Newton step is taken in its range, and a gradient outside it
-    # means no minimum there.
-    keep = lam > 1e-12 * top
-    coef = V.T @ grad
-    if float(np.linalg.norm(coef[~keep])) > 1e-8 * max(float(np.linalg.norm(grad)), np.finfo(float).tiny):
-        return math.inf
-    step = V[:, keep] @ (coef[keep] / lam[keep])
+    if basis is None:
+        basis, _ = range_basis(design.gram + (0.0 if extra_hessian is None else extra_hessian))
+    Hr = basis.T @ H @ basis
+    lam, V = np.linalg.eigh(0.5 * (Hr + Hr.T))
+    if lam.size == 0:
+        return 0.0
+    if not lam[0] > 1e-12 * max(float(lam[-1]), 0.0):
+        return math.inf  # no curvature, or negative curvature, along a direction that moves the fit
+    step = basis @ (V @ ((V.T @ (basis.T @ grad)) / lam))
     return design.std_norm(step) / design.y_scale
 
 
@@ -276,8 +293,8 @@ def lad_dual_gap(design, theta, y, u, l1=None, l2=None) -> float:
     :math:`D(u) = u^\top y - h^*(Z^\top u)` over :math:`|u_i| \le v_i/\sum v`
     with the intercept's component of :math:`Z^\top u` zero.  A candidate
     ``u`` (for example the smoothed fit's :math:`v\psi/\sum v`) is made
-    feasible by projection and scaling; :math:`(P - D)/\max(P, \text{tiny})`
-    is returned, zero at an exact minimizer.
+    feasible by projection and scaling; :math:`(P - D)/P` is returned (over
+    :math:`10^{-8}\,\mathrm{sd}(y)` where the fit is all but exact), zero at an exact minimizer.
     """
     D = design
     box = (np.ones(D.n) if D.sw is None else D.sw) / D.sw_sum
@@ -293,10 +310,12 @@ def lad_dual_gap(design, theta, y, u, l1=None, l2=None) -> float:
     free = np.flatnonzero((pen_l1 == 0) & (pen_l2 == 0))
     cols = list(free) + ([D.d] if D.fit_intercept else [])
     if cols:
-        Zc = D.columns(cols)
-        coef = np.linalg.lstsq(Zc, u, rcond=None)[0]
-        u = u - Zc @ coef
-        ratio = float(np.max(np.abs(u) / np.maximum(box, 1e-300)))
+        # On the rows of positive weight only: a row of weight 0 has a box of 0.
+        support = box > 0
+        Zc = D.columns(cols)[support]
+        u[~support] = 0.0
+        u[support] -= Zc @ np.linalg.lstsq(Zc, u[support], rcond=None)[0]
+        ratio = float(np.max(np.abs(u[support]) / box[support])) if np.any(support) else 0.0
         if ratio > 1.0:
             u = u / ratio
     s = D.zt(u)[: D.d]
@@ -309,7 +328,8 @@ def lad_dual_gap(design, theta, y, u, l1=None, l2=None) -> float:
     ridge = pen_l2 > 0
     conj = float(np.sum(np.maximum(np.abs(s[ridge]) - pen_l1[ridge], 0.0) ** 2 / (2.0 * pen_l2[ridge])))
     dual = float(u @ y) - conj
-    return max(primal - dual, 0.0) / max(primal, np.finfo(float).tiny)
+    # Relative to the objective, or to the spread of y where the fit is exact (P = 0).
+    return max(primal - dual, 0.0) / max(primal, 1e-8 * D.y_scale, np.finfo(float).tiny)
 
 
 def lad_vertex(design, theta, y, max_pivots: int | None = None):
@@ -328,32 +348,50 @@ def lad_vertex(design, theta, y, max_pivots: int | None = None):
     """
     D = design
     weights = (np.ones(D.n) if D.sw is None else np.asarray(D.sw, dtype=float)) / D.sw_sum
+    # A rank-deficient design (collinear or constant columns) is pivoted in the
+    # range of its Gram matrix: k = rank coordinates, bases of k rows.
+    V, _ = range_basis(D.gram)
+    full = V.shape[1] == D.p
+    k_dim = V.shape[1]
+
+    def rows(idx):
+        Z = D.rows(idx)
+        return Z if full else Z @ V
+
+    def zt(u):
+        g = D.zt(u)
+        return g if full else V.T @ g
+
+    def lift(phi):
+        return phi if full else V @ phi
+
     r = D.residuals(theta, y)
-    order = np.argsort(np.abs(r) + np.where(weights > 0, 0.0, np.inf), kind="stable")
+    order = np.argsort(np.abs(r), kind="stable")
+    order = order[weights[order] > 0]
     basis = []
-    q = np.zeros((0, D.p))
-    for i in order[: min(D.n, 5 * D.p + 20)]:
-        z = D.rows(np.array([i]))[0]
+    q = np.zeros((0, k_dim))
+    for i in order[: 5 * k_dim + 20]:
+        z = rows(np.array([i]))[0]
         v = z - q.T @ (q @ z)
         nv = float(np.linalg.norm(v))
         if nv > 1e-9 * max(1.0, float(np.linalg.norm(z))):
             basis.append(int(i))
             q = np.vstack([q, v / nv])
-            if len(basis) == D.p:
+            if len(basis) == k_dim:
                 break
-    if len(basis) < D.p:
+    if len(basis) < k_dim or k_dim == 0:
         return None
     basis = np.array(basis)
     zero = np.zeros(D.n)
-    max_pivots = 50 * D.p + 100 if max_pivots is None else max_pivots
+    max_pivots = 50 * k_dim + 100 if max_pivots is None else max_pivots
     for _ in range(max_pivots + 1):
-        ZB = D.rows(basis)
+        ZB = rows(basis)
         try:
-            vertex = np.linalg.solve(ZB, D.target(basis, y))
+            vertex = lift(np.linalg.solve(ZB, D.target(basis, y)))
             r = D.residuals(vertex, y)
             s = np.sign(r) * weights
             s[basis] = 0.0
-            u_b = np.linalg.solve(ZB.T, -D.zt(s))
+            u_b = np.linalg.solve(ZB.T, -zt(s))
         except np.linalg.LinAlgError:
             return None
         excess = np.abs(u_b) / weights[basis]
@@ -362,14 +400,18 @@ def lad_vertex(design, theta, y, max_pivots: int | None = None):
             u = s
             u[basis] = u_b
             return vertex, u
+        tied = _tied_dual(rows, zt, r, s, weights, basis)
+        if tied is not None:
+            return vertex, tied
         # Free row basis[k] in the direction that lowers the objective.
-        e = np.zeros(D.p)
+        e = np.zeros(k_dim)
         e[k] = -np.sign(u_b[k])
-        direction = np.linalg.solve(ZB, e)
+        direction = lift(np.linalg.solve(ZB, e))
         a = -D.residuals(direction, zero)  # Z d: the change of every fitted value per unit step
         a[basis] = 0.0
         a[basis[k]] = e[k]
-        moving = np.flatnonzero((a != 0) & (weights > 0))
+        # Rows the edge does not move (a duplicate of a basis row, say) have a = 0 up to rounding.
+        moving = np.flatnonzero((np.abs(a) > 1e-12 * float(np.max(np.abs(a)))) & (weights > 0))
         t = np.where(moving == basis[k], 0.0, r[moving] / a[moving])
         w = weights[moving] * np.abs(a[moving])
         ordered = np.argsort(t, kind="stable")
@@ -381,6 +423,34 @@ def lad_vertex(design, theta, y, max_pivots: int | None = None):
         basis = basis.copy()
         basis[k] = entering
     return None
+
+
+def _tied_dual(rows, zt, r, s, weights, basis):
+    """The dual of a degenerate vertex (more rows than the basis fitted exactly), or ``None``.
+
+    Each row off the basis with a zero residual has a dual value free in its
+    box, as the basis rows have: a small linear feasibility problem over those
+    rows (HiGHS) finds one that balances the others, where the basis alone
+    cannot.  Without such rows there is nothing to find.
+    """
+    scale = max(float(np.max(np.abs(r))), np.finfo(float).tiny)
+    extra = np.flatnonzero((np.abs(r) <= 1e-11 * scale) & (weights > 0))
+    extra = np.setdiff1d(extra, basis)
+    if extra.size == 0:
+        return None
+    from scipy.optimize import linprog
+
+    tied = np.concatenate([basis, extra])
+    fixed = s.copy()
+    fixed[extra] = 0.0
+    ZT = rows(tied)
+    box = weights[tied]
+    res = linprog(np.zeros(tied.size), A_eq=ZT.T, b_eq=-zt(fixed), bounds=np.column_stack([-box, box]), method="highs")
+    if res.status != 0:
+        return None
+    u = fixed
+    u[tied] = res.x
+    return u
 
 
 # -------------------------------------------------------------------- plain GD

@@ -72,17 +72,6 @@ SOLVERS = ("auto", "gd")
 _INITS = ("zeros", "lstsq", "l1", "lts", "s")
 
 
-def _weighted_median(values, weights=None):
-    """Median with weights, equal to ``np.median`` of the rows repeated ``weights`` times."""
-    order = np.argsort(values, kind="stable")
-    v = values[order]
-    cum = np.cumsum(np.ones(len(v)) if weights is None else weights[order])
-    half = cum[-1] / 2.0
-    lower = v[np.searchsorted(cum, half, side="left")]
-    upper = v[min(np.searchsorted(cum, half, side="right"), len(v) - 1)]
-    return float(0.5 * (lower + upper))
-
-
 class GDRegressor(RegressorMixin, BaseEstimator):
     r"""Linear regression by gradient methods on a robust loss: its estimator, or plain gradient descent.
 
@@ -155,7 +144,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         then one epoch, and the history records the full objective at its start.
     max_iter : int, default=1000
         Maximum number of iterations (epochs for mini-batches), over every
-        stage of a fit (scale fixed point, smoothing continuation).
+        stage of a fit (scale fixed point, smoothing continuation); with
+        ``solver="gd"`` and ``scale="mad"``, of the gradient-descent run (the
+        scale's fixed point is found first, with a budget of its own).
     tol : float, default=1e-6
         Certificate.  ``solver="auto"`` stops when it holds: for a smooth
         loss, the Newton step :math:`H^{-1}\nabla F` at the fit (the
@@ -164,7 +155,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         deviations, intercept as the fit at the mean of X, over the
         standard deviation of y); with an L1 penalty, a proximal-gradient
         bound on that distance; for L1, the relative duality gap of LAD's
-        linear programme is at most ``tol``.  With a scale fixed point,
+        linear programme is at most ``tol`` (with an elastic-net or L2
+        penalty, of its convex dual; LAD with a pure L1 penalty is seldom
+        certified this way and then says so).  With a scale fixed point,
         also the scale's relative change is below ``tol / 100``.
 
         ``solver="gd"``, stopping rule.  Smooth loss, full batch: stop when the norm of the
@@ -198,8 +191,10 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         part takes a proximal (soft-threshold) step, so weights can be exactly zero.
     init : None, {"zeros", "lstsq", "l1", "lts", "s"} or array-like, default=None
         Starting coefficients (intercept first when an array).  ``None``:
-        ``"s"`` for a redescending loss (the MM-estimator) and ``"lstsq"``
-        otherwise with ``solver="auto"``; ``"zeros"`` with ``solver="gd"``.
+        ``"s"`` for a redescending loss (the MM-estimator; least squares
+        with ``fit_intercept=False``, as the robust starts fit an intercept)
+        and ``"lstsq"`` otherwise with ``solver="auto"``; ``"zeros"`` with
+        ``solver="gd"``.
 
         * ``"zeros"``: all zero;
         * ``"lstsq"``: least squares (weighted by ``sample_weight``);
@@ -249,7 +244,8 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         per iteration (X is converted once when given in float64); the
         parameters, sums of partial results and the history stay float64.
     verbose : int, default=0
-        Print progress every ``max(1, max_iter // 10)`` iterations when > 0.
+        ``solver="gd"``: print progress every ``max(1, max_iter // 10)``
+        iterations when > 0.
 
     Attributes
     ----------
@@ -282,7 +278,13 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         ``step`` and, when ``coef_reference`` was given, ``coef_error``
         (Euclidean distance of ``w`` from the reference slopes).  The
         objective and gradient are those at the point where the gradient
-        was evaluated.
+        was evaluated.  With ``solver="gd"``: the objective, the norm of the
+        gradient (mapping) and the step size of gradient descent.  With
+        ``solver="auto"``: the objective at the extrapolated point (for L1,
+        the Smooth L1 objective of the continuation stage), the length of
+        the preconditioned step in standardized units (not a gradient norm)
+        and the step's scale (1 for a fixed preconditioner); the stages of a
+        fit (scale fixed point, continuation) follow one another.
     """
 
     _parameter_constraints: dict = {
@@ -419,11 +421,9 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         return theta, 0.0, None
 
     def _initial_scale(self, scale, r, n_coef, start_scale=None):
-        """The residual scale sigma from the start's residuals ``r`` (``scale`` a float, "mad" or "s")."""
+        """The residual scale sigma from the start's residuals ``r`` (``scale`` a float or "s")."""
         if isinstance(scale, str):
-            if scale == "mad":
-                sigma = robust_start.mad_scale(r)
-            elif start_scale is not None:
+            if start_scale is not None:
                 # The S-estimator's own scale: the minimum M-scale over all fits.
                 sigma = start_scale
             else:
@@ -496,7 +496,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.lipschitz_ = design.lipschitz
         init, scale = self._resolved(loss)
         self.init_ = "coef_init" if coef_init is not None else (init if isinstance(init, str) else "array")
-        if exact and init == "lstsq" and coef_init is None:
+        if exact and isinstance(init, str) and init == "lstsq" and coef_init is None:
             # Least squares from the Gram matrix already at hand: one more pass, no factorization of X.
             theta, start_scale = design.normal_equations(y), None
         else:
@@ -511,13 +511,19 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         if ref is not None:
             history.track = lambda t: float(np.linalg.norm(design.to_original(t)[0] - ref))
         fit = _Fit(self, design, y, loss, history)
-        if loss.scale_dependent and scale == "mad":
+        if loss.scale_dependent and scale == "mad" and exact:
             res, sigma = fit.mad_fixed_point(theta, r0)
-            if not exact and not res.diverged:
-                # RLM's scale, found by the exact solver; then the GD run itself, from the start.
-                history.objective.clear(), history.grad_norm.clear(), history.step.clear(), history.coef_error.clear()
-                fit.n_iter = 0
-                res = fit.gd(theta, sigma, rng)
+        elif loss.scale_dependent and scale == "mad":
+            # RLM's scale, found by the exact solver on its own standardized design (its
+            # iterations are not the GD run's, nor in its history); then the GD run at that scale.
+            coef0, b0 = design.to_original(theta)
+            pre = _Fit(self, _standardized(X, sw, self.fit_intercept, design.y_scale), y, loss, _solver.History(keep=False))
+            start = pre.design.from_original(coef0, b0)
+            scale_res, sigma = pre.mad_fixed_point(start, pre.design.residuals(start, y))
+            res = fit.gd(theta, sigma, rng)
+            if not scale_res.converged:
+                fit.measure_name, fit.tolerance = pre.measure_name, pre.tolerance
+                res = _solver.Result(res.theta, res.n_iter, False, res.diverged, res.objective, scale_res.optimality)
         elif exact:
             res = fit.exact(theta, sigma)
         else:
@@ -585,6 +591,12 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
         return X @ self.coef_ + self.intercept_
+
+
+def _standardized(X, sw, fit_intercept, y_scale):
+    design = Design(X, sw, fit_intercept, standardize=True)
+    design.y_scale = y_scale
+    return design
 
 
 class _Fit:
@@ -698,7 +710,7 @@ class _Fit:
         self.tolerance = tol
         box = (np.ones(D.n) if D.sw is None else D.sw) / D.sw_sum
         r = D.residuals(theta, y)
-        beta = robust_start.mad_scale(r) or D.y_scale
+        beta = self.mad(r) or D.y_scale
         floor = 1e-12 * D.y_scale
         gap = math.inf
         res = _solver.Result(theta, 0, False, False)
@@ -730,39 +742,49 @@ class _Fit:
             beta = max(beta * 0.1, floor)
         return _solver.Result(theta, res.n_iter, False, False, None, gap)
 
+    def mad(self, r):
+        """RLM's scale of residuals ``r``, with the sample weights as case weights."""
+        return robust_start.mad_scale(r, weights=self.design.sw)
+
     def mad_fixed_point(self, theta, r0, max_outer=200):
-        """RLM's estimate: the fit at sigma and sigma = MAD of that fit's residuals, iterated to their fixed point."""
+        """RLM's estimate: the fit at sigma and sigma = MAD of that fit's residuals, iterated to their fixed point.
+
+        Certified when the fit at the final sigma is, and the last fixed-point
+        step moved sigma by at most ``tol / 100`` (relative).
+        """
         D = self.design
-        sigma = robust_start.mad_scale(r0)
+        sigma = self.mad(r0)
         if not sigma > 0:
-            sigma = self.est._initial_scale("mad", r0, D.p)
+            sigma = self.est._initial_scale(0.0, r0, D.p)  # warns, and takes a tiny positive scale
         tol = self.est.tol
-        res = _solver.Result(theta, 0, False, False)
+        res, moved = _solver.Result(theta, 0, False, False), math.inf
         for _ in range(max_outer):
             res = self.exact(theta, sigma, tol=tol)
             theta = res.theta
-            if res.diverged or self.budget() == 0:
-                break
-            new = robust_start.mad_scale(D.residuals(theta, self.y))
+            if res.diverged:
+                return res, sigma
+            new = self.mad(D.residuals(theta, self.y))
             if not new > 0:
-                break
+                # More than half the rows fitted exactly: the scale's fixed point is 0, and
+                # the fit at this (tiny) sigma is that exact fit.
+                return res, sigma
             moved = abs(new - sigma) / sigma
             sigma = new
             if moved <= 1e-2 * tol:
                 # One more solve at the final sigma keeps fit and scale consistent.
-                res = self.exact(theta, sigma, tol=tol)
+                return self.exact(theta, sigma, tol=tol), sigma
+            if self.budget() == 0:
                 break
-        else:
-            res = _solver.Result(res.theta, res.n_iter, False, res.diverged, None, res.optimality)
-            self.measure_name = "the scale's change in the last fixed-point step"
-        return res, sigma
+        self.measure_name = "the scale's relative change in the last fixed-point step"
+        self.tolerance = 1e-2 * tol
+        return _solver.Result(theta, res.n_iter, False, False, None, moved), sigma
 
     # -------------------------------------------------------------- plain GD
     def gd(self, theta, sigma, rng, r0=None):
         """Plain gradient descent; certified afterwards as the exact solver is (within 1000 tol)."""
         est, loss, D = self.est, self.loss, self.design
         prob, kernel = self.problem(loss, sigma)
-        l1_strength, l2_strength = est._penalty_parts()
+        _, l2_strength = est._penalty_parts()
         curvature = loss.curvature_bound
         smooth = loss.smooth and curvature is not None and math.isfinite(curvature)
         if r0 is None:
@@ -779,7 +801,7 @@ class _Fit:
                 kappa0 = float(np.max(loss.psi_deriv(np.append(r0 / sigma, 0.0))))
                 base_step = est.eta0 * sigma**2 / (kappa0 * L + l2_strength)
             else:
-                s0 = _weighted_median(np.abs(r0), D.sw) if r0.size else 1.0
+                s0 = robust_start.weighted_median(np.abs(r0), D.sw) if r0.size else 1.0
                 if not s0 > 0:
                     s0 = float(np.std(self.y)) or 1.0
                 base_step = est.eta0 * s0 / L
@@ -822,7 +844,7 @@ class _Fit:
                     return _solver.lad_dual_gap(D, theta, self.y, finish[1])
             box = (np.ones(D.n) if D.sw is None else D.sw) / D.sw_sum
             r = D.residuals(theta, self.y)
-            scale = robust_start.mad_scale(r) or D.y_scale
+            scale = self.mad(r) or D.y_scale
             u = box * SmoothL1Loss(beta=1e-3 * scale).psi(r)
             return _solver.lad_dual_gap(D, theta, self.y, u, self.l1, self.l2)
         self.measure_name = "the Newton step to the minimizer, in standardized units,"

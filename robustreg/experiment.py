@@ -5,10 +5,11 @@ Data flows one way: spec -> dataset -> outliers -> estimator.fit -> metrics
 
 * ``metrics.json``: every input that identifies the job and every outcome;
   written last, and only by a job that ran to its end: it is the job's done
-  marker.  Its ``status`` is ``ok`` (the fit met its stopping rule),
-  ``not_converged`` (it neither met its stopping rule nor diverged: gradient
-  descent stopped at ``max_iter``, or a reference solver warned with a
-  :class:`~sklearn.exceptions.ConvergenceWarning`) or ``diverged``; the
+  marker.  Its ``status`` is ``ok`` (the fit holds its optimality
+  certificate, ``GDRegressor.converged_``), ``not_converged`` (no certificate
+  and no divergence: for example ``max_iter`` reached, or a reference solver
+  warned with a :class:`~sklearn.exceptions.ConvergenceWarning`) or
+  ``diverged``; the
   ``converged`` and ``diverged`` booleans are kept beside it;
 * ``history.parquet``: objective, gradient norm, step and parameter error per
   iteration (gradient-descent models only);
@@ -195,7 +196,7 @@ def _build_model(spec: JobConf):
 def job_status(converged: bool, diverged: bool) -> str:
     """The status of a job that ran to its end: ``diverged``, else ``ok`` or ``not_converged``.
 
-    A fit that neither met its stopping rule nor diverged is ``not_converged``:
+    A fit without its optimality certificate that did not diverge is ``not_converged``:
     its estimate is not the minimizer it stands for, so the report leaves it out
     of estimator comparisons (its history still counts for the dynamics).
     """

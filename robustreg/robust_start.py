@@ -135,7 +135,21 @@ def lad_fit(X, y) -> np.ndarray:
 # ---------------------------------------------------------------------------
 
 
-def mad_scale(r, center: float | str = 0.0) -> float:
+def weighted_median(values, weights=None) -> float:
+    """Median with weights, equal to ``np.median`` of the values repeated ``weights`` times (integer weights)."""
+    values = np.asarray(values, dtype=float)
+    if weights is None:
+        return float(np.median(values))
+    order = np.argsort(values, kind="stable")
+    v = values[order]
+    cum = np.cumsum(np.asarray(weights, dtype=float)[order])
+    half = cum[-1] / 2.0
+    lower = v[np.searchsorted(cum, half, side="left")]
+    upper = v[min(np.searchsorted(cum, half, side="right"), len(v) - 1)]
+    return float(0.5 * (lower + upper))
+
+
+def mad_scale(r, center: float | str = 0.0, weights=None) -> float:
     r"""Normalised median absolute deviation.
 
     .. math::
@@ -151,6 +165,8 @@ def mad_scale(r, center: float | str = 0.0) -> float:
     ----------
     r : array of shape (n,)
     center : float or "median", default=0.0
+    weights : array of shape (n,), optional
+        Case weights: an integer weight k counts the residual k times.
 
     Returns
     -------
@@ -161,12 +177,12 @@ def mad_scale(r, center: float | str = 0.0) -> float:
     if isinstance(center, str):
         if center != "median":
             raise ValueError(f"center={center!r} is invalid; allowed: a finite real number or 'median'")
-        m = float(np.median(r))
+        m = weighted_median(r, weights)
     elif isinstance(center, Real) and not isinstance(center, bool) and math.isfinite(center):
         m = float(center)
     else:
         raise ValueError(f"center={center!r} is invalid; allowed: a finite real number or 'median'")
-    return float(np.median(np.abs(r - m)) / _MAD_NORMAL)
+    return weighted_median(np.abs(r - m), weights) / _MAD_NORMAL
 
 
 def _rho_biweight_normalised(u, c):

@@ -209,3 +209,68 @@ def test_bad_parameters_are_rejected_with_their_names():
         GDRegressor(max_iter=-1).fit(X, y)
     with pytest.raises(ValueError, match="coef_reference has 2 values"):
         GDRegressor().fit(X, y, coef_reference=[1, 2])
+
+
+# ------------------------------------------------ the estimator on awkward designs
+def _lad_objective(X, y, coef, intercept, sw=None):
+    r = np.abs(y - X @ coef - intercept)
+    return float(np.mean(r) if sw is None else sw @ r / np.sum(sw))
+
+
+def test_zero_weights_are_rows_removed_and_integer_weights_rows_repeated():
+    X, y = _problem(n=120, noise="t", seed=11)
+    sw = np.ones(len(y))
+    sw[:12] = 0.0
+    sw[12:20] = 3.0
+    repeated = np.r_[np.arange(12, 20).repeat(2), np.arange(12, len(y))]
+    for loss in ("l1", "huber", "l2"):
+        a = GDRegressor(loss).fit(X, y, sample_weight=sw)
+        b = GDRegressor(loss).fit(X[repeated], y[repeated])
+        assert a.converged_ and b.converged_, loss
+        # The MAD scale takes the weights as case weights, as the fit does.
+        assert a.scale_ == pytest.approx(b.scale_, rel=1e-12), loss
+        if loss == "l1":  # LAD may have several minimizers: compare the objective
+            assert _lad_objective(X, y, a.coef_, a.intercept_, sw) == pytest.approx(
+                _lad_objective(X[repeated], y[repeated], b.coef_, b.intercept_), rel=1e-12)
+        else:
+            np.testing.assert_allclose(a.coef_, b.coef_, atol=1e-6)
+
+
+def test_a_constant_column_gets_no_coefficient_and_changes_no_fit():
+    X, y = _problem(n=150, noise="t", seed=12)
+    Xc = np.column_stack([X, np.full(len(y), 1000.3)])
+    for loss in ("l2", "l1", "huber", "pseudo_huber"):
+        with_col = GDRegressor(loss).fit(Xc, y)
+        without = GDRegressor(loss).fit(X, y)
+        assert with_col.converged_, loss
+        assert with_col.coef_[-1] == 0.0
+        np.testing.assert_allclose(with_col.predict(Xc), without.predict(X), atol=1e-9)
+
+
+@pytest.mark.parametrize("loss", ["l2", "l1", "huber"])
+def test_rank_deficient_designs_are_fitted_and_certified(loss):
+    rng = np.random.default_rng(13)
+    # Fewer rows than columns: every loss fits the rows exactly.
+    X, y = rng.normal(size=(5, 8)), rng.normal(size=5)
+    wide = GDRegressor(loss).fit(X, y)
+    assert wide.converged_ and np.max(np.abs(wide.predict(X) - y)) < 1e-9
+    # A column twice another: the fit is that of the design without it.
+    X, y = _problem(n=150, noise="t", seed=13)
+    twin = GDRegressor(loss).fit(np.column_stack([X, 2.0 * X[:, 0]]), y)
+    alone = GDRegressor(loss).fit(X, y)
+    assert twin.converged_
+    fitted = twin.predict(np.column_stack([X, 2.0 * X[:, 0]]))
+    if loss == "l1":
+        assert _lad_objective(X, y, alone.coef_, alone.intercept_) == pytest.approx(
+            float(np.mean(np.abs(y - fitted))), rel=1e-10)
+    else:
+        np.testing.assert_allclose(fitted, alone.predict(X), atol=1e-7)
+
+
+def test_explicit_array_start_and_scale_budget_are_honest():
+    X, y = _problem(n=100, noise="t", seed=14)
+    assert GDRegressor("huber", init=np.zeros(X.shape[1] + 1)).fit(X, y).converged_
+    # Too few iterations for the scale's fixed point: not converged, whatever the last inner fit.
+    with pytest.warns(ConvergenceWarning, match="scale"):
+        short = GDRegressor("huber", max_iter=14).fit(X, y)
+    assert not short.converged_

@@ -698,7 +698,7 @@ def test_equivariance(loss_name, data_name, a):
     # standardized units of the transformed problem (X, y'), where those coefficients live.
     # (With a = -0.01, y' is mostly X c: sd(y') is ~100 times |a| sd(y), so this is the
     # weaker reading; the message also gives the distance in the units of the original
-    # problem, ((w' - c) / a, (b' - b0) / a) against (w, b), which the spec does not bound.)
+    # problem, ((w' - c) / a, (b' - b0) / a) against (w, b), which is not bounded here.)
     X, y, _ = _data(data_name)
     c, b0 = _shift(data_name)
     y_moved = a * y + X @ c + b0
@@ -745,8 +745,7 @@ def test_max_iter_without_certificate_is_reported_huber():
 @pytest.mark.parametrize("max_iter", [1, 3])
 @pytest.mark.parametrize("data_name", ["stars_cyg", "hbk"])
 def test_max_iter_l1_flag_is_honest(data_name, max_iter):
-    # The spec's case GDRegressor("l1", max_iter=3) on stars_cyg expects converged_ False, but a
-    # solver that finishes LAD at a vertex may be optimal (and certified) after one iteration.
+    # A solver that finishes LAD at a vertex may be optimal (and certified) after one iteration.
     # What must hold either way: converged_ True only at a LAD minimizer and without a warning;
     # converged_ False with a ConvergenceWarning that says how far from optimal.
     X, y, _ = _data(data_name)
@@ -781,8 +780,7 @@ EFF_W = np.array([1.0, -0.5])
 EFF_NOISE_SD = 2.0  # not 1, so that a loss applied to raw residuals (scale 1) would show
 
 # (label, estimator factory, textbook asymptotic efficiency, replications).  The
-# replications fit the time budget (< 30 s for the three; timed on the 2-core machine
-# with the solver of commit 2daad0b): an MM fit costs ~0.1 s (its S-estimator start),
+# replications fit the time budget (< 30 s for the three on two cores): an MM fit costs ~0.1 s (its S-estimator start),
 # an L1 or Huber fit ~2-3 ms.
 EFFICIENCY_CASES = [
     ("l1", lambda seed: GDRegressor("l1"), 2.0 / math.pi, 1500),
