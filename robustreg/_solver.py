@@ -310,11 +310,17 @@ def lad_dual_gap(design, theta, y, u, l1=None, l2=None) -> float:
     free = np.flatnonzero((pen_l1 == 0) & (pen_l2 == 0))
     cols = list(free) + ([D.d] if D.fit_intercept else [])
     if cols:
-        # On the rows of positive weight only: a row of weight 0 has a box of 0.
+        # On the rows of positive weight only (a row of weight 0 has a box of 0), by the
+        # normal equations of those columns: products with Z, no copy of its columns.
         support = box > 0
-        Zc = D.columns(cols)[support]
         u[~support] = 0.0
-        u[support] -= Zc @ np.linalg.lstsq(Zc, u[support], rcond=None)[0]
+        h = support / np.where(support, box * D.sw_sum, 1.0)  # weighted_gram's weights become 1 on the support
+        G = D.weighted_gram(h)[np.ix_(cols, cols)]
+        Vr, lam = range_basis(G)
+        c = Vr @ ((Vr.T @ D.zt(u)[cols]) / lam) / D.sw_sum
+        full = np.zeros(D.p)
+        full[cols] = c
+        u += D.residuals(full, np.zeros(D.n)) * support  # u - Z_c c on the support
         ratio = float(np.max(np.abs(u[support]) / box[support])) if np.any(support) else 0.0
         if ratio > 1.0:
             u = u / ratio

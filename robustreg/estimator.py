@@ -839,7 +839,8 @@ class _Fit:
             if self.l1 is None and self.l2 is None:
                 # The dual of the LAD vertex nearest the fit, when it is optimal: the gap
                 # is then the fit's true relative excess objective.
-                finish = _solver.lad_vertex(D, theta, self.y)
+                # A few pivots from a near-optimal iterate; more would cost more than the fit.
+                finish = _solver.lad_vertex(D, theta, self.y, max_pivots=D.p + 10)
                 if finish is not None:
                     return _solver.lad_dual_gap(D, theta, self.y, finish[1])
             box = (np.ones(D.n) if D.sw is None else D.sw) / D.sw_sum
