@@ -294,6 +294,8 @@ class Design:
         the Gram matrix already at hand is corrected by the other rows alone.
         """
         h = np.asarray(h, dtype=np.float64)
+        if h.size and np.all(h == h[0]):
+            return h[0] * self.gram  # a constant curvature (L2): no pass over X
         other = np.flatnonzero(h != 1.0)
         if len(other) <= self.n // 4:
             hv = h[other] - 1.0
