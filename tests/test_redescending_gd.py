@@ -84,6 +84,23 @@ def test_mm_fit_through_the_job_record(name, tmp_path):
     assert rec["scale"] > 0 and (tmp_path / "history.parquet").exists()
 
 
+def test_default_tukey_job_is_mm_and_the_report_reads_its_start(tmp_path):
+    """A Tukey job with no init or scale records the start it resolved to, and C8 counts it as robust."""
+    from robustreg.report import collect
+    from robustreg.report.verdicts import ROBUST_INITS
+
+    spec = JobConf(name="mm", seed=0, dataset=ClassicConf(name="stars_cyg"),
+                   outliers=OutliersConf(kind="none", fraction=0.0), loss=LOSS_CONFS["tukey"](), model=GDConf())
+    run_job(spec, tmp_path / "sweep" / "a")
+    rec = json.loads((tmp_path / "sweep" / "a" / "metrics.json").read_text())
+    assert rec["model"]["params"]["init"] is None and rec["start"] == "s"
+    ds = load_dataset("stars_cyg")
+    gap = standardized_gaps(ds.X_train, ds.y_train, np.array(rec["coef"]), rec["intercept"], rec["published"]["mm"])
+    assert gap.max() < MM_TOL, gap
+    runs = collect(tmp_path / "sweep", progress=False).runs
+    assert runs["init"].tolist() == ["s"] and "s" in ROBUST_INITS
+
+
 # ------------------------------------------------------- synthetic leverage
 def _clean_fit(X, y, mask):
     """Least squares on the uncorrupted rows only: what a fit that ignores the outliers gives."""
