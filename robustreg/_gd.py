@@ -152,8 +152,12 @@ class Design:
             var = second - mean**2 if fit_intercept else second
             scale = np.sqrt(np.maximum(var, 0.0))
             if fit_intercept and self.n:
-                # Exactly, not from the variance: second - mean^2 cancels to rounding noise.
-                self.const = np.asarray(X.max(axis=0) == X.min(axis=0))
+                # Exactly, not from the variance (second - mean^2 cancels to rounding noise),
+                # and only where the variance leaves room for doubt: no extra pass otherwise.
+                doubt = np.flatnonzero(var <= 1e-6 * np.maximum(second, np.finfo(float).tiny))
+                if doubt.size:
+                    cols = X[:, doubt]
+                    self.const[doubt] = cols.max(axis=0) == cols.min(axis=0)
             # A column with no spread to standardize is left as is.
             scale[self.const | (scale <= 1e-12 * np.maximum(1.0, np.sqrt(second)))] = 1.0
             self.mu = mean if fit_intercept else np.zeros(d)
