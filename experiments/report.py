@@ -6,7 +6,8 @@
 A plain command-line program: it reads records and composes no config.  The
 sweep folder is only read.  A folder without job records, or an output
 folder inside the sweep folder, ends with one line on stderr and exit
-status 2, and nothing is written.
+status 2, and nothing is written.  A record file that cannot be read is named
+on stderr, one line each; the rest is reported, and the exit status is 1.
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ def main(argv=None) -> int:
     for v in report.verdicts:
         print(f"  {v.claim}: {v.verdict}")
     print(f"report: {report.out_dir / 'report.md'} ({len(report.figures)} figures)")
+    for line in report.collection.damaged:
+        print(f"error: damaged record: {report.collection.sweep_dir / line}", file=sys.stderr)
+    if report.collection.damaged:
+        print(f"error: {len(report.collection.damaged)} record file(s) cannot be read; the rest is reported. "
+              "Run the sweep again to redo their jobs.", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -1,24 +1,16 @@
 """One experiment job, from a typed spec to a self-describing record on disk.
 
 Data flows one way: spec -> dataset -> outliers -> estimator.fit -> metrics
--> job folder.  The job folder then holds
+-> job folder.  What the folder holds, and when a record is current, is
+:mod:`robustreg.study.record`'s.  The record's ``status`` is ``ok`` (the fit
+holds its optimality certificate, ``GDRegressor.converged_``),
+``not_converged`` (no certificate and no divergence: for example ``max_iter``
+reached, or a reference solver warned with a
+:class:`~sklearn.exceptions.ConvergenceWarning`) or ``diverged``; the
+``converged`` and ``diverged`` booleans are kept beside it.
 
-* ``metrics.json``: every input that identifies the job and every outcome;
-  written last, and only by a job that ran to its end: it is the job's done
-  marker.  Its ``status`` is ``ok`` (the fit holds its optimality
-  certificate, ``GDRegressor.converged_``), ``not_converged`` (no certificate
-  and no divergence: for example ``max_iter`` reached, or a reference solver
-  warned with a :class:`~sklearn.exceptions.ConvergenceWarning`) or
-  ``diverged``; the
-  ``converged`` and ``diverged`` booleans are kept beside it;
-* ``history.parquet``: objective, gradient norm, step and parameter error per
-  iteration (gradient-descent models only);
-* ``config.json``: the job spec as plain JSON;
-* or, for a job that raised, ``failure.json`` (identifying inputs, message,
-  traceback) and no ``metrics.json``.
-
-Every file is written atomically (a temporary file, then a rename).  A job
-whose ``metrics.json`` holds the same config hash is skipped.
+A job whose record is current (same config hash, same code hash, intact
+files) is skipped; one whose record is stale or damaged runs again.
 """
 
 from __future__ import annotations
@@ -28,8 +20,6 @@ import hashlib
 import json
 import logging
 import math
-import os
-import tempfile
 import time
 import traceback
 import warnings
@@ -39,16 +29,30 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from . import __version__
-from .config import GDConf, JobConf, ReferenceSolverConf, dataset_params
+from .config import CsvConf, GDConf, JobConf, ReferenceSolverConf, dataset_params
 from .datasets import load_dataset
 from .estimator import GDRegressor
 from .losses import get_loss
 from .outliers import inject
+from .study.record import (
+    CONFIG,
+    FAILURE,
+    HISTORY,
+    METRICS,
+    SCHEMA_VERSION,
+    atomic_write,
+    atomic_write_json,
+    clean,
+    code_hash,
+    data_digest,
+    digest,
+    history_bytes,
+    job_lock,
+    read_done,
+    to_json,
+)
 
 log = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 1
-METRICS, FAILURE, HISTORY, CONFIG = "metrics.json", "failure.json", "history.parquet", "config.json"
 
 
 def one_blas_thread():
@@ -58,62 +62,21 @@ def one_blas_thread():
     return _blas_controller().limit(limits=1, user_api="blas")
 
 
-# ------------------------------------------------------------------ file I/O
-def _clean(value):
-    """JSON-safe plain values: numpy scalars and arrays to Python, non-finite floats to None."""
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return [_clean(v) for v in value.tolist()]
-    if isinstance(value, (np.bool_, bool)):
-        return bool(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        value = float(value)
-        return value if math.isfinite(value) else None
-    return value
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(_clean(obj), indent=1, allow_nan=False) + "\n").encode())
-
-
-def _write_history(path: Path, history) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    table = pa.Table.from_pandas(history, preserve_index=False)
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
-    atomic_write_bytes(path, sink.getvalue().to_pybytes())
-
-
 # -------------------------------------------------------------------- identity
 def spec_dict(spec: JobConf) -> dict:
     """The job spec as plain, JSON-safe data."""
-    return _clean(dataclasses.asdict(spec))
+    return clean(dataclasses.asdict(spec))
 
 
 def config_hash(spec: JobConf) -> str:
-    """SHA-256 of the canonical JSON of the spec: equal specs, equal hashes."""
-    blob = json.dumps(spec_dict(spec), sort_keys=True, separators=(",", ":"))
+    """SHA-256 of the canonical JSON of the spec and of a CSV data file's content: equal inputs, equal hashes.
+
+    A CSV edited in place is other data under the same path: its jobs run again.
+    """
+    identity = spec_dict(spec)
+    if isinstance(spec.dataset, CsvConf):
+        identity["data_sha256"] = data_digest(spec.dataset.path)
+    blob = json.dumps(identity, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -148,35 +111,6 @@ def _identity(spec: JobConf, job_dir: str, digest: str) -> dict:
         "loss": loss,
         "model": {"name": model.name, "params": model_params},
     }
-
-
-_CODE_HASH: str | None = None
-
-
-def code_hash() -> str:
-    """SHA-256 of the library's own source files: a record made by other code is not reused."""
-    global _CODE_HASH
-    if _CODE_HASH is None:
-        root = Path(__file__).resolve().parent
-        h = hashlib.sha256()
-        for path in sorted(root.rglob("*")):
-            if path.suffix in (".py", ".csv") and "__pycache__" not in path.parts:
-                h.update(path.relative_to(root).as_posix().encode())
-                h.update(path.read_bytes())
-        _CODE_HASH = h.hexdigest()
-    return _CODE_HASH
-
-
-def read_done(job_path: Path, digest: str) -> dict | None:
-    """The record of a finished job with this config hash (made by this code), or None."""
-    path = Path(job_path) / METRICS
-    try:
-        record = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    if record.get("config_hash") != digest or record.get("code_hash") != code_hash():
-        return None
-    return record
 
 
 # ------------------------------------------------------------------------ fit
@@ -321,25 +255,35 @@ def run_job(spec: JobConf, job_path: Path, job_dir: str | None = None) -> dict:
         Whatever the job raised, after ``failure.json`` was written.
     """
     job_path = Path(job_path)
-    digest = config_hash(spec)
-    done = read_done(job_path, digest)
-    if done is not None:
-        log.info("done already (same config hash), skipped: %s", job_path)
-        return {**done, "skipped": True}
-    identity = _identity(spec, job_dir if job_dir is not None else job_path.name, digest)
+    config_digest = config_hash(spec)
+    # Two sweeps into one folder: the second waits for the job here, then finds it done.
+    with job_lock(job_path):
+        done, why = read_done(job_path, config_digest)
+        if done is not None:
+            log.info("done already (same config hash), skipped: %s", job_path)
+            return {**done, "skipped": True}
+        if why:
+            log.info("%s: run again: %s", job_path, why)
+        return _run(spec, job_path, job_dir, config_digest)
+
+
+def _run(spec: JobConf, job_path: Path, job_dir: str | None, config_digest: str) -> dict:
+    identity = _identity(spec, job_dir if job_dir is not None else job_path.name, config_digest)
     try:
         outcomes, history, data = _fit_and_measure(spec)
         identity["dataset"].update(data["dataset"])
         identity["outliers"].update(data["outliers"])
-        record = {**identity, **outcomes}
         # A stale record of another config or an old failure must not outlive this run.
         for name in (METRICS, FAILURE, HISTORY):
             (job_path / name).unlink(missing_ok=True)
+        files = {CONFIG: to_json(spec_dict(spec)).encode()}
         if history is not None:
-            _write_history(job_path / HISTORY, history)
-        atomic_write_json(job_path / CONFIG, spec_dict(spec))
+            files[HISTORY] = history_bytes(history)
+        for name, data_bytes in files.items():
+            atomic_write(job_path / name, data_bytes)
+        record = {**identity, **outcomes, "files": {name: digest(b) for name, b in files.items()}}
         atomic_write_json(job_path / METRICS, record)
-        return _clean(record)
+        return clean(record)
     except Exception as exc:
         failure = {
             **identity,

@@ -288,8 +288,10 @@ def test_a_job_whose_config_does_not_compose_fails_alone(run_cli, tmp_path):
     sweep = tmp_path / "sweep"
     proc = run_cli("-m", "loss=l1,foo", "dataset.n_train=60", f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 1
-    assert "1 of 2 jobs failed" in proc.stderr and "loss/foo" in proc.stderr
+    assert "1 of 2 jobs failed" in proc.stderr and "loss=foo is invalid; allowed: one of barron," in proc.stderr
     assert _records(sweep) == ["dataset.n_train=60/loss=l1"]
+    failure = json.loads((sweep / "dataset.n_train=60/loss=foo/failure.json").read_text())
+    assert failure["error"].startswith("loss=foo is invalid; allowed: one of barron,")
 
 
 def test_a_killed_worker_fails_only_its_job(run_cli, tmp_path, monkeypatch):
@@ -304,3 +306,5 @@ def test_a_killed_worker_fails_only_its_job(run_cli, tmp_path, monkeypatch):
     assert proc.returncode == 1
     assert "1 of 6 jobs failed" in proc.stderr and "worker process died" in proc.stderr
     assert _records(sweep) == [f"dataset.n_train=60/seed={s}" for s in (0, 1, 3, 4, 5)]
+    failure = json.loads((sweep / "dataset.n_train=60/seed=2/failure.json").read_text())
+    assert failure["status"] == "failed" and "worker process died" in failure["error"]

@@ -238,8 +238,15 @@ def test_unreadable_history_names_its_file(tmp_path):
         rec, hist = fit_record("bad", name, loss="l1", kind="none", fraction=0.0, seed=seed, max_iter=30)
         write_job(sweep, name, rec, hist)
     (sweep / "b" / "history.parquet").write_bytes(b"not a parquet file")
-    with pytest.raises(ReportError, match=r"^cannot read b/history.parquet"):
-        collect(sweep, progress=False)
+    (sweep / "c").mkdir()
+    (sweep / "c" / "metrics.json").write_text('{"status": ')
+    coll = collect(sweep, progress=False)
+    # Each bad file named in one line; the rest collected.
+    assert len(coll.damaged) == 2
+    assert coll.damaged[0].startswith("b/history.parquet: cannot be read")
+    assert coll.damaged[1].startswith("c/metrics.json: cannot be read (not a readable JSON record")
+    assert list(coll.runs["job_dir"]) == ["a"]
+    assert set(coll.histories["job_dir"]) == {"a"} and len(coll.histories) > 0
 
 
 def _collected_equal(a, b):
@@ -262,7 +269,8 @@ def test_consolidated_histories_give_what_the_job_folders_give(tmp_path, monkeyp
     collect_module = importlib.import_module("robustreg.report.collect")
     read = []
     scan = collect_module._scan_histories
-    monkeypatch.setattr(collect_module, "_scan_histories", lambda d, folders: (read.extend(folders), scan(d, folders))[1])
+    monkeypatch.setattr(collect_module, "_scan_histories",
+                        lambda d, folders, damaged: (read.extend(folders), scan(d, folders, damaged))[1])
     again = collect(sweep, progress=False, consolidated=cons)
     assert read == []
     _collected_equal(first, again)

@@ -16,7 +16,11 @@ robustreg's config):
   return), in this process (``n_jobs: 1``) or in ``n_jobs`` worker processes
   forked after the imports, each held to one BLAS thread;
 * survives a worker that dies: its job is reported failed and the pool is
-  started again for the jobs that remain.
+  started again for the jobs that remain;
+* never leaves a worker behind: each is killed by the kernel when the
+  launching process dies (``PR_SET_PDEATHSIG``, even after SIGKILL), ignores
+  Ctrl-C (the launching process stops them), and is killed when the launch
+  is interrupted.
 """
 
 import copy
@@ -24,6 +28,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import signal
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -190,11 +195,32 @@ class JobRunner:
 _WORKER: Dict[str, Any] = {}
 
 
-def _worker_init() -> None:
+def _die_with_parent(parent: int) -> None:
+    """Ask the kernel to kill this process when its parent dies (Linux); exit now if it is already gone."""
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the parent's interrupt handling still stops the workers
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _worker_init(parent: int) -> None:
     from threadpoolctl import threadpool_limits
 
+    _die_with_parent(parent)
+    # Ctrl-C reaches the whole process group: the launching process stops the workers.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # Jobs run side by side: one BLAS thread each.
     _WORKER["limits"] = threadpool_limits(limits=1, user_api="blas")
+
+
+def _kill_workers() -> None:
+    for child in multiprocessing.active_children():
+        child.kill()
 
 
 def _run_in_worker(idx: int, overrides: List[str]) -> JobReturn:
@@ -246,36 +272,52 @@ class RobustregLauncher(Launcher):
         results: Dict[int, JobReturn] = {}
         queue = list(jobs)
         total = len(jobs)
-        window = 2 * n_jobs  # jobs in flight: what a dying worker can take down with it
-        while queue:
-            lost = []
-            with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context, initializer=_worker_init) as pool:
-                futures: Dict[Any, Tuple[int, List[str]]] = {}
-                while (queue or futures) and not lost:
-                    while queue and len(futures) < window:
-                        idx, overrides = queue.pop(0)
-                        futures[pool.submit(_run_in_worker, idx, overrides)] = (idx, overrides)
-                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        idx, overrides = futures.pop(fut)
-                        try:
-                            results[idx] = fut.result()
-                        except BrokenProcessPool:
-                            lost.append((idx, overrides))
-                            continue
-                        except Exception as exc:  # the job could not be sent or returned
-                            results[idx] = _failed(idx, overrides, f"{type(exc).__name__}: {exc}")
-                        self._progress(len(results), total)
-                lost.extend(futures.values())
-            # A worker died and took the jobs in flight with it.  Each is run
-            # again alone, so that only the one that kills its worker fails.
-            for idx, overrides in sorted(lost):
-                results[idx] = self._run_alone(context, idx, overrides)
-                self._progress(len(results), total)
+        try:
+            while queue:
+                self._one_pool(context, queue, results, n_jobs, total)
+        except BaseException:  # Ctrl-C, SIGTERM: no worker outlives the launch
+            _kill_workers()
+            raise
         return [results[idx] for idx, _ in jobs]
 
+    def _one_pool(self, context, queue, results: Dict[int, JobReturn], n_jobs: int, total: int) -> None:
+        """Run jobs from ``queue`` in one pool until it is empty or a worker dies; then run the lost jobs alone."""
+        window = 2 * n_jobs  # jobs in flight: what a dying worker can take down with it
+        lost = []
+        init = (os.getpid(),)
+        with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context, initializer=_worker_init,
+                                 initargs=init) as pool:
+            futures: Dict[Any, Tuple[int, List[str]]] = {}
+            while (queue or futures) and not lost:
+                while queue and len(futures) < window and not lost:
+                    idx, overrides = queue.pop(0)
+                    try:
+                        futures[pool.submit(_run_in_worker, idx, overrides)] = (idx, overrides)
+                    except BrokenProcessPool:  # a worker died since the last wait
+                        lost.append((idx, overrides))
+                if not futures:
+                    break
+                done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    idx, overrides = futures.pop(fut)
+                    try:
+                        results[idx] = fut.result()
+                    except BrokenProcessPool:
+                        lost.append((idx, overrides))
+                        continue
+                    except Exception as exc:  # the job could not be sent or returned
+                        results[idx] = _failed(idx, overrides, f"{type(exc).__name__}: {exc}")
+                    self._progress(len(results), total)
+            lost.extend(futures.values())
+        # A worker died and took the jobs in flight with it.  Each is run
+        # again alone, so that only the one that kills its worker fails.
+        for idx, overrides in sorted(lost):
+            results[idx] = self._run_alone(context, idx, overrides)
+            self._progress(len(results), total)
+
     def _run_alone(self, context, idx: int, overrides: List[str]) -> JobReturn:
-        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_init) as pool:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context, initializer=_worker_init,
+                                 initargs=(os.getpid(),)) as pool:
             try:
                 return pool.submit(_run_in_worker, idx, overrides).result()
             except BrokenProcessPool:

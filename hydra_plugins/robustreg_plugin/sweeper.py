@@ -4,26 +4,36 @@ Hydra's basic sweeper composes each job's config once to validate it and the
 launcher composes it again; then it re-raises only the first failure.  This
 one (``hydra/sweeper=robustreg``, the default of robustreg's config):
 
-* composes only the first job up front, so a composition error (an unknown
-  option, a value of the wrong type) is reported once, before anything runs;
+* refuses, with one line and exit status 2 before anything is written, what
+  is wrong with the sweep as a whole: an override that does not parse, a
+  sweep it cannot expand, a study name that is not a plain folder name, a
+  sweep folder that cannot be made;
 * writes ``sweep.json`` in the sweep folder before the first job: the study
   and every job's folder and overrides, so a report can tell missing jobs;
-* runs all jobs, then prints ``N of M jobs failed`` with their folders and
-  exits with status 1 when any failed.
+* names each job's folder from its overrides with :func:`job_dirname`: one
+  level per ``key=value``, a ``/`` or ``%`` in a value percent-encoded, so a
+  folder never lies outside the sweep folder whatever a value holds;
+* runs all jobs, each in its own folder; a job that fails, whether its config
+  does not compose, its fit raised or its worker died, gets a
+  ``failure.json`` with one line saying why.  Then it prints
+  ``N of M jobs failed`` with their folders and exits with status 1 when any
+  failed;
+* on Ctrl-C or SIGTERM, stops the jobs, says how many are done and exits
+  130 (143 for SIGTERM): a rerun of the same command resumes.
 
 It also takes several grids (``hydra.sweeper.grids``), run one after the
 other, for studies whose parts differ in more than one setting at once.
 """
 
 import itertools
-import json
 import logging
+import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from hydra._internal.config_loader_impl import get_overrides_dirname
 from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
@@ -34,9 +44,44 @@ from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from robustreg.study import record
+
 log = logging.getLogger(__name__)
 
-SUBDIR = "${hydra.job.override_dirname}"
+SUBDIR = "${rr_job_dir:}"
+_PARSER: List[OverridesParser] = []
+_PARSED: Dict[str, Override] = {}  # the override grammar is slow; lines repeat across jobs
+
+
+def _parse(line: str) -> Override:
+    if line not in _PARSED:
+        if not _PARSER:
+            _PARSER.append(OverridesParser.create())
+        _PARSED[line] = _PARSER[0].parse_override(line)
+    return _PARSED[line]
+
+
+def job_dirname(task_overrides, exclude_keys=(), item_sep: str = "/", kv_sep: str = "=") -> str:
+    """A job's folder relative to its sweep folder: Hydra's override dirname with each part escaped.
+
+    As ``hydra.job.override_dirname``: the task overrides but the excluded
+    keys, sorted, ``=`` replaced by ``kv_sep``, joined by ``item_sep``.  Each
+    part is escaped by :func:`robustreg.study.record.escape_part`, so that a
+    value holding ``/`` or ``../`` (a CSV path) stays one folder level.
+    """
+    lines = sorted(o.input_line for o in map(_parse, task_overrides)
+                   if not o.is_hydra_override() and o.key_or_group not in exclude_keys)
+    return item_sep.join(record.escape_part(line.replace("=", kv_sep)) for line in lines)
+
+
+def _job_dir_resolver(*, _root_) -> str:
+    """``${rr_job_dir:}``: :func:`job_dirname` of the job the config belongs to."""
+    h = _root_.hydra
+    conf = h.job.config.override_dirname
+    return job_dirname(list(h.overrides.task), list(conf.exclude_keys), conf.item_sep, conf.kv_sep)
+
+
+OmegaConf.register_new_resolver("rr_job_dir", _job_dir_resolver, replace=True)
 
 
 @dataclass
@@ -53,26 +98,17 @@ class RobustregSweeperConf:
 ConfigStore.instance().store(group="hydra/sweeper", name="robustreg", node=RobustregSweeperConf, provider="robustreg")
 
 
-def job_dirs(hydra_cfg, jobs: List[List[str]], parser: OverridesParser) -> List[Optional[str]]:
-    """Each job's folder relative to the sweep folder, as Hydra will name it.
+def job_dirs(hydra_cfg, jobs: List[List[str]]) -> List[Optional[str]]:
+    """Each job's folder relative to the sweep folder, as the launcher will name it.
 
-    Only when ``hydra.sweep.subdir`` is the override dirname (robustreg's
-    layout); otherwise None for every job.
+    Only when ``hydra.sweep.subdir`` is robustreg's (``${rr_job_dir:}``);
+    otherwise None for every job.
     """
     if OmegaConf.to_container(hydra_cfg.sweep, resolve=False).get("subdir") != SUBDIR:
         return [None] * len(jobs)
     conf = hydra_cfg.job.config.override_dirname
-    parsed: Dict[str, Override] = {}  # the override grammar is slow; lines repeat across jobs
-    out = []
-    for job in jobs:
-        for line in job:
-            if line not in parsed:
-                parsed[line] = parser.parse_override(line)
-        task = [parsed[line] for line in job if not parsed[line].is_hydra_override()]
-        out.append(
-            get_overrides_dirname(task, exclude_keys=list(conf.exclude_keys), item_sep=conf.item_sep, kv_sep=conf.kv_sep)
-        )
-    return out
+    exclude = list(conf.exclude_keys)
+    return [job_dirname(job, exclude, conf.item_sep, conf.kv_sep) for job in jobs]
 
 
 def _output_dir(result) -> Optional[str]:
@@ -83,10 +119,18 @@ def _output_dir(result) -> Optional[str]:
         return None
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1) + "\n")
-    tmp.replace(path)
+def _refuse(message: str) -> None:
+    """Bad input for the sweep as a whole: one line, exit status 2, nothing written."""
+    print(f"error: {message}", file=sys.stderr, flush=True)
+    sys.exit(2)
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, handled as Ctrl-C is."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
 
 
 def product(overrides: List[Override]) -> List[List[str]]:
@@ -112,6 +156,7 @@ class RobustregSweeper(Sweeper):
         self.hydra_context: Optional[HydraContext] = None
         self.config: Optional[DictConfig] = None
         self.launcher = None
+        self._started = 0.0
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
@@ -140,51 +185,91 @@ class RobustregSweeper(Sweeper):
     def sweep(self, arguments: List[str]) -> Any:
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
-        jobs = self.expand(arguments, parser)
-        size = self.max_batch_size or len(jobs) or 1
-        batches = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+        try:
+            jobs = self.expand(arguments, parser)
+            study = record.check_study_name(self.config.get("name", None))
+            sweep_dir = Path(self.config.hydra.sweep.dir)
+            dirs = job_dirs(self.config.hydra, jobs)
+        except (HydraException, OmegaConfBaseException, ValueError) as exc:
+            from robustreg.study.errors import compose_error
+
+            _refuse(compose_error(exc) if not isinstance(exc, ValueError) else str(exc))
         if not jobs:
             return []
-
-        # One composition up front: a bad option or type fails here, once.
-        self.validate_batch_is_legal(jobs[:1])
-
-        sweep_dir = Path(self.config.hydra.sweep.dir)
-        sweep_dir.mkdir(parents=True, exist_ok=True)
-        dirs = job_dirs(self.config.hydra, jobs, parser)
-        study = self.config.get("name", None)
+        size = self.max_batch_size or len(jobs)
+        batches = [jobs[i : i + size] for i in range(0, len(jobs), size)]
+        try:
+            sweep_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            _refuse(f"hydra.sweep.dir={str(sweep_dir)!r} cannot be made ({exc.strerror}); "
+                    "allowed: a folder, or a path where one can be made")
         manifest = {
-            "schema_version": 1,
+            "schema_version": record.SCHEMA_VERSION,
             "study": study,
             "n_jobs": len(jobs),
             "jobs": [{"job_dir": d, "overrides": job} for d, job in zip(dirs, jobs)],
         }
-        _write_json(sweep_dir / "sweep.json", manifest)
-        OmegaConf.save(self.config, sweep_dir / "multirun.yaml")
+        record.atomic_write_json(sweep_dir / record.SWEEP, manifest)
+        record.atomic_write(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))
         log.info("sweep of %d jobs into %s", len(jobs), sweep_dir)
 
-        returns = []
-        initial_job_idx = 0
-        for batch in batches:
-            results = self.launcher.launch(batch, initial_job_idx=initial_job_idx)
-            initial_job_idx += len(batch)
-            returns.append(results)
+        self._started = time.time()
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        returns: List[Any] = []
+        try:
+            initial_job_idx = 0
+            for batch in batches:
+                results = self.launcher.launch(batch, initial_job_idx=initial_job_idx)
+                initial_job_idx += len(batch)
+                returns.extend(results)
+        except KeyboardInterrupt as exc:
+            done = sum((sweep_dir / d / record.METRICS).is_file() for d in dirs if d is not None)
+            print(f"interrupted: {done} of {len(jobs)} jobs have a record in {sweep_dir}; "
+                  "run the same command again to do the rest (done jobs are skipped)", file=sys.stderr, flush=True)
+            sys.exit(143 if isinstance(exc, _Terminated) else 130)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
 
         failed = []
-        index = 0
-        for results in returns:
-            for r in results:
-                if r.status == JobStatus.FAILED:
-                    # The job's folder (its failure.json), not the working directory the job ran in.
-                    where = str(sweep_dir / dirs[index]) if dirs[index] is not None else _output_dir(r)
-                    failed.append((where, jobs[index], r._return_value))
-                index += 1
+        for index, r in enumerate(returns):
+            if r.status == JobStatus.FAILED:
+                exc = r._return_value
+                message = _one_line(exc)
+                # The job's folder (its failure.json), not the working directory the job ran in.
+                where = str(sweep_dir / dirs[index]) if dirs[index] is not None else _output_dir(r)
+                if dirs[index] is not None:
+                    self._record_failure(sweep_dir, dirs[index], study, jobs[index], message, exc)
+                failed.append((where, jobs[index], message))
         if failed:
             lines = [f"{len(failed)} of {len(jobs)} jobs failed:"]
-            for where, job, exc in failed:
-                msg = f"{type(exc).__name__}: {exc}".splitlines()[0] if exc is not None else "unknown error"
-                lines.append(f"  {where or ' '.join(job)}: {msg}")
+            for where, job, message in failed:
+                lines.append(f"  {where or ' '.join(job)}: {message}")
             print("\n".join(lines), file=sys.stderr, flush=True)
             sys.exit(1)
         print(f"all {len(jobs)} jobs done: {sweep_dir}", flush=True)
-        return returns
+        return [returns]
+
+    def _record_failure(self, sweep_dir: Path, job_dir: str, study, overrides, message: str, exc) -> None:
+        """A failed job's folder holds its ``failure.json``: written here when the job could not write it.
+
+        A job whose config did not compose, or whose worker died, never reached
+        its own writer.  A ``metrics.json`` left there by an earlier run is
+        stale (a current one would have been skipped, not failed): it goes.
+        """
+        folder = sweep_dir / job_dir
+        failure = folder / record.FAILURE
+        if failure.is_file() and failure.stat().st_mtime >= self._started:
+            return  # the job wrote its own, with its traceback
+        (folder / record.METRICS).unlink(missing_ok=True)
+        record.atomic_write_json(failure, record.failure_record(
+            study, job_dir, overrides, message, type(exc).__name__ if exc is not None else "unknown"))
+
+
+def _one_line(exc) -> str:
+    if exc is None:
+        return "unknown error"
+    if isinstance(exc, (HydraException, OmegaConfBaseException)):
+        from robustreg.study.errors import compose_error
+
+        return compose_error(exc)
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..study.record import atomic_write
 from .collect import NON_SETTING_COLUMNS, Collection, NoRecordsError, ReportError, collect, write_histories
 from .figures import Skipped, draw_figures
 from .markdown import REPORT_JSON, render_report, report_json, write_index
@@ -78,7 +79,7 @@ class Report:
 
 
 def _csv(frame: pd.DataFrame, path: Path) -> None:
-    frame.to_csv(path, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+    atomic_write(path, frame.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n"))
 
 
 def runs_for_csv(runs: pd.DataFrame) -> pd.DataFrame:
@@ -171,9 +172,10 @@ def make_report(sweep_dir, out_dir=None, progress: bool = True, index_dir=None, 
         study=coll.study, counts=coll.counts(), runs=runs, summary=summary, paired=paired, verdicts=verdicts,
         figures=drawn, skipped=skipped, out_dir=out_dir, sweep_label=sweep_label,
         sweep_files=coll.sweep_files, unexpected=coll.unexpected, duplicates=coll.duplicates,
+        damaged=coll.damaged,
     )
-    (out_dir / "report.md").write_text(text)
-    (out_dir / REPORT_JSON).write_text(report_json(coll.study, coll.counts(), verdicts))
+    atomic_write(out_dir / "report.md", text)
+    atomic_write(out_dir / REPORT_JSON, report_json(coll.study, coll.counts(), verdicts))
     if index_dir is not None:
         write_index(index_dir)
     return Report(coll, out_dir, runs, summary, paired, verdicts, drawn, skipped)

@@ -21,6 +21,8 @@ import numpy as np
 import pandas as pd
 
 from ..losses import LOSSES, get_loss
+from ..study.record import FAILURE, HISTORY, METRICS, SWEEP, atomic_write
+from ..study.record import read_json as _read_json
 
 __all__ = [
     "Collection",
@@ -36,7 +38,6 @@ __all__ = [
     "OUTCOME_COLUMNS",
 ]
 
-METRICS, FAILURE, HISTORY, SWEEP = "metrics.json", "failure.json", "history.parquet", "sweep.json"
 #: Schema metadata key of a consolidated histories file (the report's
 #: ``histories.parquet``): which history file each job's rows came from.
 HISTORY_SOURCES = b"robustreg.history_sources"
@@ -176,6 +177,10 @@ class Collection:
         Records in folders that no ``sweep.json`` lists (counted as found).
     duplicates : int
         Record folders whose ``config_hash`` repeats an earlier one.
+    damaged : list of str
+        One line per record file that cannot be read (``<job folder>/<file>:
+        why``).  Its job is left out (``missing`` when a ``sweep.json``
+        lists it): the next run of the sweep does it again.
     history_sources : dict
         ``job_dir -> [size, mtime_ns, inode]`` of each ``history.parquet``
         read: stored with a consolidated histories file (see
@@ -191,6 +196,7 @@ class Collection:
     unexpected: list = field(default_factory=list)
     duplicates: int = 0
     history_sources: dict = field(default_factory=dict)
+    damaged: list = field(default_factory=list)
 
     @property
     def study(self) -> str:
@@ -455,11 +461,6 @@ def _find_records(sweep_dir: Path):
     return metrics, failures, histories, sweeps
 
 
-def _read_json(path: str) -> dict:
-    with open(path, "rb") as fh:
-        return json.loads(fh.read())
-
-
 @lru_cache(maxsize=1)
 def _history_schema():
     import pyarrow as pa
@@ -480,8 +481,11 @@ def _normalize_history(table):
     return pa.Table.from_arrays(cols, schema=_history_schema())
 
 
-def _read_history_chunk(sweep_dir: str, folders: list):
-    """Histories of a run of folders: (one Arrow table, rows per folder)."""
+def _read_history_chunk(sweep_dir: str, folders: list, damaged: dict):
+    """Histories of a run of folders: (one Arrow table, rows per folder).
+
+    A file that cannot be read gets no rows, and its folder a line in ``damaged``.
+    """
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -494,7 +498,8 @@ def _read_history_chunk(sweep_dir: str, folders: list):
             # ParquetFile on an in-memory buffer is several times faster per small file than read_table.
             table = pq.ParquetFile(pa.BufferReader(data)).read(use_threads=False)
         except (OSError, pa.ArrowException) as exc:
-            raise ReportError(f"cannot read {rel}/{HISTORY}: {exc}".splitlines()[0]) from None
+            damaged[rel] = f"{rel}/{HISTORY}: cannot be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
+            table = _history_schema().empty_table()
         if table.schema != _history_schema():
             table = _normalize_history(table)
         tables.append(table)
@@ -502,7 +507,7 @@ def _read_history_chunk(sweep_dir: str, folders: list):
     return (pa.concat_tables(tables) if tables else None), lengths
 
 
-def _scan_histories(sweep_dir: str, folders: list):
+def _scan_histories(sweep_dir: str, folders: list, damaged: dict):
     """The histories of ``folders``, file by file: (one Arrow table, rows per folder).
 
     Runs of folders are read on every core: Arrow decodes without the GIL.
@@ -513,10 +518,11 @@ def _scan_histories(sweep_dir: str, folders: list):
         return None, []
     n_threads = max(1, min(os.cpu_count() or 1, len(folders) // 200))
     if n_threads == 1:
-        return _read_history_chunk(sweep_dir, folders)
+        return _read_history_chunk(sweep_dir, folders, damaged)
     cuts = np.linspace(0, len(folders), n_threads + 1).astype(int)
     with ThreadPoolExecutor(max_workers=n_threads) as pool:
-        parts = list(pool.map(lambda ab: _read_history_chunk(sweep_dir, folders[ab[0]:ab[1]]), zip(cuts[:-1], cuts[1:])))
+        parts = list(pool.map(lambda ab: _read_history_chunk(sweep_dir, folders[ab[0]:ab[1]], damaged),
+                              zip(cuts[:-1], cuts[1:])))
     tables = [t for t, _ in parts if t is not None]
     lengths = [n for _, part_lengths in parts for n in part_lengths]
     return (pa.concat_tables(tables) if tables else None), lengths
@@ -567,16 +573,12 @@ def write_histories(collection: "Collection", path) -> None:
     }
     table = pa.Table.from_pandas(hist, preserve_index=False)
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), HISTORY_SOURCES: json.dumps(meta)})
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        pq.write_table(table, tmp, compression="zstd")
-        os.replace(tmp, path)  # never a half-written file under the real name
-    finally:
-        tmp.unlink(missing_ok=True)
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    atomic_write(path, sink.getvalue().to_pybytes())  # never a half-written file under the real name
 
 
-def _histories(sweep_dir: str, folders: list, consolidated=None):
+def _histories(sweep_dir: str, folders: list, damaged: dict, consolidated=None):
     """All histories as ``(table, rows per folder, source keys)``, in the order of ``folders``.
 
     A history whose file is unchanged (same size, modification time and inode)
@@ -593,13 +595,14 @@ def _histories(sweep_dir: str, folders: list, consolidated=None):
         try:
             keys.append(_file_key(os.path.join(sweep_dir, rel, HISTORY)))
         except OSError as exc:
-            raise ReportError(f"cannot read {rel}/{HISTORY}: {exc}".splitlines()[0]) from None
+            damaged[rel] = f"{rel}/{HISTORY}: cannot be read ({exc.strerror})"
+            keys.append(None)
     cache = _read_consolidated(str(consolidated)) if consolidated and os.path.exists(consolidated) else None
     index = cache[1] if cache else {}
     stale = [rel for rel, key in zip(folders, keys) if rel not in index or index[rel][0] != key]
     if cache and not stale and list(index) == folders:
         return cache[0], [index[rel][2] for rel in folders], keys  # the file as it is
-    new_table, new_lengths = _scan_histories(sweep_dir, stale)
+    new_table, new_lengths = _scan_histories(sweep_dir, stale, damaged)
     if len(stale) == len(folders):  # nothing to reuse
         # One chunk per file otherwise, which is slow to convert.
         return new_table.combine_chunks(), new_lengths, keys
@@ -669,8 +672,8 @@ def collect(sweep_dir, progress: bool = True, consolidated=None) -> Collection:
     ------
     NoRecordsError
         When ``sweep_dir`` is not a folder or holds no job record.
-    ReportError
-        When a record cannot be read.
+    A record that cannot be read is named in ``Collection.damaged``, and the
+    rest is collected.
     """
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
@@ -684,28 +687,53 @@ def collect(sweep_dir, progress: bool = True, consolidated=None) -> Collection:
         )
 
     history_folders = sorted(history_dirs)
+    damaged: dict = {}  # job folder -> one line on what is wrong with its record
+    hist_damaged: dict = {}
     # The Arrow scan runs in C++ threads without the GIL, beside the JSON parsing here.
     with ThreadPoolExecutor(max_workers=1) as pool:
-        scan = pool.submit(_histories, str(sweep_dir), history_folders, consolidated)
-        rows, duplicates = _read_records(sweep_dir, metric_dirs, failure_dirs, wrap)
+        scan = pool.submit(_histories, str(sweep_dir), history_folders, hist_damaged, consolidated)
+        rows, duplicates = _read_records(sweep_dir, metric_dirs, failure_dirs, wrap, damaged)
         table, lengths, keys = scan.result()
+    for rel, row in ((r["job_dir"], r) for r in rows):
+        # A done record lists the files it wrote: one that is gone leaves the record incomplete.
+        if row.get("status") != "failed" and HISTORY in (row.get("_files") or ()) and rel not in history_dirs:
+            damaged.setdefault(rel, f"{rel}/{HISTORY}: missing (listed in {METRICS})")
+    for rel, line in hist_damaged.items():
+        damaged.setdefault(rel, line)
     histories = _finish_histories(history_folders, table, lengths)
-    coll = _assemble(sweep_dir, rows, duplicates, sweep_dirs, histories)
+    if damaged:
+        # A damaged job is reported as not done; the next run of its sweep does it again.
+        rows = [r for r in rows if r["job_dir"] not in damaged]
+        histories = histories[~histories["job_dir"].isin(list(damaged))]
+        histories["job_dir"] = histories["job_dir"].cat.remove_categories(
+            [c for c in damaged if c in histories["job_dir"].cat.categories])
+        keep = [i for i, rel in enumerate(history_folders) if rel not in damaged]
+        history_folders, keys = [history_folders[i] for i in keep], [keys[i] for i in keep]
+    for r in rows:
+        r.pop("_files", None)
+    coll = _assemble(sweep_dir, rows, duplicates, sweep_dirs, histories, damaged)
     coll.history_sources = dict(zip(history_folders, keys))
     return coll
 
 
-def _read_records(sweep_dir: Path, metric_dirs: list, failure_dirs: list, wrap):
+def _bad_record(rel: str, name: str, exc: BaseException) -> str:
+    text = getattr(exc, "reason", None) or (str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return f"{rel}/{name}: cannot be read ({text})"
+
+
+def _read_records(sweep_dir: Path, metric_dirs: list, failure_dirs: list, wrap, damaged: dict):
     rows = []
     hashes = {}
     duplicates = 0
     for rel in wrap(metric_dirs, desc="records", unit="job"):
         try:
             rec = _read_json(os.path.join(sweep_dir, rel, METRICS))
-        except (OSError, ValueError) as exc:
-            raise ReportError(f"cannot read {rel}/{METRICS}: {exc}".splitlines()[0]) from None
-        row = _metrics_row(rec)
+            row = _metrics_row(rec)
+        except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
+            damaged[rel] = _bad_record(rel, METRICS, exc)
+            continue
         row["job_dir"] = rel
+        row["_files"] = rec.get("files")
         digest = row.get("config_hash")
         if digest:
             duplicates += digest in hashes
@@ -714,15 +742,17 @@ def _read_records(sweep_dir: Path, metric_dirs: list, failure_dirs: list, wrap):
     for rel in failure_dirs:
         try:
             rec = _read_json(os.path.join(sweep_dir, rel, FAILURE))
-        except (OSError, ValueError) as exc:
-            raise ReportError(f"cannot read {rel}/{FAILURE}: {exc}".splitlines()[0]) from None
-        row = _failure_row(rec)
+            row = _failure_row(rec)
+        except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
+            damaged[rel] = _bad_record(rel, FAILURE, exc)
+            continue
         row["job_dir"] = rel
         rows.append(row)
     return rows, duplicates
 
 
-def _assemble(sweep_dir: Path, rows: list, duplicates: int, sweep_dirs: list, histories: pd.DataFrame):
+def _assemble(sweep_dir: Path, rows: list, duplicates: int, sweep_dirs: list, histories: pd.DataFrame,
+              damaged: dict):
     # Expected jobs: the union of every sweep.json (job_dir relative to its own folder).
     expected_jobs: dict[str, str] = {}
     sweep_files = []
@@ -730,12 +760,13 @@ def _assemble(sweep_dir: Path, rows: list, duplicates: int, sweep_dirs: list, hi
         name = SWEEP if rel == "." else f"{rel}/{SWEEP}"
         try:
             sweep = _read_json(os.path.join(sweep_dir, rel, SWEEP))
-        except (OSError, ValueError) as exc:
-            raise ReportError(f"cannot read {name}: {exc}".splitlines()[0]) from None
+            jobs = [(os.path.normpath(os.path.join(rel, str(job["job_dir"]))).replace(os.sep, "/"),
+                     " ".join(job.get("overrides") or [])) for job in sweep.get("jobs") or []]
+        except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
+            damaged[name] = _bad_record(rel, SWEEP, exc).replace("./", "", 1)
+            continue
         sweep_files.append(name)
-        for job in sweep.get("jobs") or []:
-            job_rel = os.path.normpath(os.path.join(rel, str(job.get("job_dir", "")))).replace(os.sep, "/")
-            expected_jobs[job_rel] = " ".join(job.get("overrides") or [])
+        expected_jobs.update(jobs)
     found = {r["job_dir"] for r in rows}
     for job_rel, overrides in sorted(expected_jobs.items()):
         if job_rel not in found:
@@ -752,6 +783,7 @@ def _assemble(sweep_dir: Path, rows: list, duplicates: int, sweep_dirs: list, hi
         sweep_files=sweep_files,
         unexpected=unexpected,
         duplicates=duplicates,
+        damaged=sorted(damaged.values()),
     )
 
 

@@ -32,6 +32,7 @@ compared (:func:`~robustreg.report.collect.estimator_runs`).
 
 from __future__ import annotations
 
+import io
 import math
 import multiprocessing
 import os
@@ -45,6 +46,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogFormatter, NullLocator
 
+from ..study.record import atomic_write
 from .collect import done_runs, dynamics_runs, estimator_runs
 from .style import label_order
 from .tables import clean_mask, label_varying, median_interval, setting_columns
@@ -89,6 +91,12 @@ class Skipped:
     reason: str
 
 
+def _render(fig: Figure, fmt: str, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format=fmt, **kwargs)
+    return buf.getvalue()
+
+
 @dataclass
 class _Out:
     out_dir: Path
@@ -101,10 +109,10 @@ class _Out:
         fig_dir = self.out_dir / "figures"
         fig_dir.mkdir(parents=True, exist_ok=True)
         png, pdf = fig_dir / f"{stem}.png", fig_dir / f"{stem}.pdf"
-        fig.savefig(png, dpi=DPI, metadata=_PNG_META)
+        atomic_write(png, _render(fig, "png", dpi=DPI, metadata=_PNG_META))
         # The layout is settled by the first save; keep it rather than solve it again.
         fig.set_layout_engine("none")
-        fig.savefig(pdf, metadata=_PDF_META)
+        atomic_write(pdf, _render(fig, "pdf", metadata=_PDF_META))
         self.figures.append(FigureRecord(stem, [png, pdf], title, caption))
 
     def skip(self, name: str, reason: str) -> None:

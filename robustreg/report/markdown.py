@@ -18,6 +18,7 @@ except ImportError:  # pragma: no cover - no folder locks elsewhere
     fcntl = None
 
 from ..losses import LOSSES
+from ..study.record import atomic_write
 
 from .collect import SUBSETS, estimator_runs
 from .tables import CONFIDENCE, N_RESAMPLES, RANDOM_STATE, SETTLE_TOL, clean_mask, setting_columns
@@ -269,7 +270,8 @@ def _not_converged_table(runs: pd.DataFrame) -> pd.DataFrame:
 # ------------------------------------------------------------------ report
 def render_report(*, study: str, counts: dict, runs: pd.DataFrame, summary: pd.DataFrame,
                   paired: pd.DataFrame, verdicts: list, figures: list, skipped: list, out_dir: Path,
-                  sweep_label: str, sweep_files: list, unexpected: list, duplicates: int) -> str:
+                  sweep_label: str, sweep_files: list, unexpected: list, duplicates: int,
+                  damaged: list = ()) -> str:
     """The text of ``report.md``."""
     out_dir = Path(out_dir)
     lines = [f"# Study `{study}`", ""]
@@ -299,6 +301,10 @@ def render_report(*, study: str, counts: dict, runs: pd.DataFrame, summary: pd.D
         lines.append(f"{len(unexpected)} record folder(s) are not listed in any `sweep.json`; they are counted.")
     if duplicates:
         lines.append(f"{duplicates} record(s) repeat the config hash of another record (the same job run twice).")
+    if damaged:
+        lines += ["", f"**{len(damaged)} record file(s) cannot be read**; their jobs are left out of this report "
+                  "(counted missing where a `sweep.json` lists them), and the next run of the sweep does them again:",
+                  "", *[f"- `{d}`" for d in damaged]]
     lines += ["", _grid(runs), ""]
 
     lines += ["## Claims", "",
@@ -449,7 +455,5 @@ def _write_index_locked(results_dir: Path) -> Path:
     else:
         text.append("_No study report yet._")
     path = results_dir / "README.md"
-    tmp = results_dir / ".README.md.tmp"
-    tmp.write_text("\n".join(text) + "\n")
-    tmp.replace(path)
+    atomic_write(path, "\n".join(text) + "\n")
     return path

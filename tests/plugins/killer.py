@@ -13,3 +13,15 @@ class KillOnSeed(Callback):
     def on_job_start(self, config, **kwargs):
         if config.seed == self.seed:
             os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Slow(Callback):
+    """Each job sleeps first, so that a test can signal a sweep while its jobs run."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def on_job_start(self, config, **kwargs):
+        import time
+
+        time.sleep(self.seconds)
