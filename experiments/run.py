@@ -14,7 +14,6 @@ go on.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sys
@@ -24,11 +23,15 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import OmegaConfBaseException, ValidationError
+from omegaconf.errors import OmegaConfBaseException
 
-from robustreg.config import ConfigError, CsvConf, JobConf
-from robustreg.datasets import DataError
-from robustreg.experiment import FAILURE, atomic_write_json, one_blas_thread, run_job
+from robustreg.experiment import one_blas_thread, run_job
+from robustreg.study import record
+from robustreg.study.errors import BAD_INPUT, compose_error
+from robustreg.study.errors import explain as _explain
+from robustreg.study.schemas import register_schemas
+from robustreg.study.spec import check_job
+from robustreg.study.spec import to_spec as _to_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 log = logging.getLogger("robustreg.run")
@@ -36,53 +39,12 @@ log = logging.getLogger("robustreg.run")
 # Paths come from the config, never from the working directory: the results
 # root is this checkout's folder unless ROBUSTREG_ROOT says otherwise.
 OmegaConf.register_new_resolver("rr_root", lambda: os.environ.get("ROBUSTREG_ROOT", str(ROOT)), replace=True)
-
-BAD_INPUT = (ConfigError, DataError, OmegaConfBaseException)
-
-
-def unknown_setting(cfg: DictConfig, path: str = "") -> str | None:
-    """One line for a key that no schema declares (appended with ``+``), or None.
-
-    OmegaConf would drop such a key at the top level without a word (a
-    misspelt ``+sede=3`` would run seed 0) and pass it on below.
-    """
-    kind = OmegaConf.get_type(cfg)
-    allowed = [f.name for f in dataclasses.fields(kind)] if dataclasses.is_dataclass(kind) else None
-    for key in cfg:
-        if allowed is not None and key not in allowed:
-            return f"{path}{key} is not a setting; allowed: {', '.join(allowed)}"
-        node = cfg._get_node(key)
-        if isinstance(node, DictConfig) and not node._is_none():
-            found = unknown_setting(node, f"{path}{key}.")
-            if found:
-                return found
-    return None
+register_schemas()
+CONF = ROOT / "conf"
 
 
-def to_spec(cfg: DictConfig, original_cwd: str | None = None) -> JobConf:
-    """The composed config as plain, validated dataclasses."""
-    unknown = unknown_setting(cfg)
-    if unknown:
-        raise ConfigError(unknown)
-    # The seed feeds the data and outlier seeds: name it, not its copies, when it is bad.
-    JobConf(name=str(cfg.get("name")), seed=cfg.get("seed"))
-    spec = OmegaConf.to_object(cfg)
-    if isinstance(spec.dataset, CsvConf) and original_cwd and not os.path.isabs(spec.dataset.path):
-        spec.dataset.path = os.path.join(original_cwd, spec.dataset.path)
-    return spec
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-
-
-def _explain(exc: BaseException) -> str:
-    """One line for an exception: OmegaConf wraps the cause of a failed __post_init__."""
-    cause = exc
-    while isinstance(cause, OmegaConfBaseException) and cause.__cause__ is not None:
-        cause = cause.__cause__
-    text = _first_line(cause)
-    return text if isinstance(cause, BAD_INPUT) else f"{type(cause).__name__}: {text}"
+def to_spec(cfg: DictConfig, original_cwd: str | None = None):
+    return _to_spec(cfg, original_cwd, conf_dir=CONF)
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
@@ -99,31 +61,29 @@ def main(cfg: DictConfig):
         if not multirun:
             print(f"error: {message}", file=sys.stderr)
             sys.exit(2)
-        atomic_write_json(
-            job_path / FAILURE,
-            {"schema_version": 1, "study": cfg.get("name"), "job_dir": job_dir, "status": "failed",
-             "overrides": list(hc.overrides.task), "error": message, "error_type": type(exc).__name__},
-        )
+        record.atomic_write_json(job_path / record.FAILURE, record.failure_record(
+            cfg.get("name"), job_dir, hc.overrides.task, message, type(exc).__name__))
         raise
     try:
         if multirun:
             # Jobs of a sweep may run side by side (joblib, submitit, robustreg's
             # workers): each is held to one BLAS thread.
             with one_blas_thread():
-                record = run_job(spec, job_path, job_dir)
+                rec = run_job(spec, job_path, job_dir)
         else:
-            record = run_job(spec, job_path, job_dir)
+            rec = run_job(spec, job_path, job_dir)
     except Exception as exc:
         if not multirun:
-            print(f"error: {_explain(exc)} (record: {job_path / FAILURE})", file=sys.stderr)
+            print(f"error: {_explain(exc)} (record: {job_path / record.FAILURE})", file=sys.stderr)
             sys.exit(2 if isinstance(exc, BAD_INPUT) else 1)
         raise
-    state = "skipped (done)" if record.get("skipped") else record["status"]
+    state = "skipped (done)" if rec.get("skipped") else rec["status"]
+    error = rec["coef_error"]  # None when not finite (a diverged fit)
     log.info(
-        "%s: %s  coef_error=%.4g  n_iter=%s  %s",
-        job_dir, state, record["coef_error"], record["n_iter"], "" if multirun else job_path,
+        "%s: %s  coef_error=%s  n_iter=%s  %s",
+        job_dir, state, "nan" if error is None else f"{error:.4g}", rec["n_iter"], "" if multirun else job_path,
     )
-    return {k: record[k] for k in ("status", "coef_error", "n_iter")}
+    return {k: rec[k] for k in ("status", "coef_error", "n_iter")}
 
 
 def study_override(args: list) -> list:
@@ -136,46 +96,56 @@ def study_override(args: list) -> list:
     return [a[1:] if a.startswith("+experiment=") else a for a in args]
 
 
-def compose_error(exc: BaseException) -> str:
-    """One line for an override that does not compose: the bad value, and what is allowed."""
-    from hydra.errors import MissingConfigException, OverrideParseException
-
-    cause = exc.__cause__
-    if isinstance(exc, MissingConfigException) and exc.missing_cfg_file and exc.options:
-        group, _, choice = exc.missing_cfg_file.rpartition("/")
-        return f"{group}={choice} is invalid; allowed: one of {', '.join(exc.options)}"
-    if isinstance(exc, OverrideParseException):
-        return f"an override does not parse: {_first_line(exc)} (Hydra's override grammar)"
-    key = getattr(cause, "full_key", None)
-    node = getattr(cause, "parent_node", None)
-    if key and node is not None and str(getattr(cause, "key", "")) not in node:
-        return f"{key} is not a setting; allowed: {', '.join(map(str, node.keys()))}"
-    if key and isinstance(cause, ValidationError):
-        return f"{key}={cause.value} is invalid: {_first_line(cause)}"
-    return f"{_first_line(exc)}: {_first_line(cause)}" if cause is not None else _first_line(exc)
+MULTIRUN_FLAGS = ("-m", "--multirun")
 
 
 def preflight(args: list) -> str | None:
-    """``None`` if a single run's overrides make a valid job, else one line saying why not.
+    """``None`` if the command line makes valid work, else one line saying why not.
 
-    Checked before Hydra makes the job's folder, so bad input leaves nothing
+    Checked before Hydra makes any folder, so bad input leaves nothing
     behind.  Hydra would report an override that does not compose in several
-    lines (its search path, a hint to append with ``+``).  Sweeps (``-m``, or
-    a study, which is a multirun by its config) and Hydra's other flags are
-    left to Hydra and the sweep: it records a job that does not compose or
-    holds a bad value, and goes on with the others.
+    lines (its search path, a hint to append with ``+``), and a sweep
+    override without ``-m`` or an override without a key in a traceback.
+
+    * Every override must parse and name a setting.
+    * A sweep (``-m``, or a study, a multirun by its config): the overrides
+      that are not sweeps must compose, as Hydra composes the sweep's own
+      config from them; what is bad for some jobs only is the sweep's to
+      record, job by job.
+    * A single run: the overrides compose, the values pass their schemas, and
+      :func:`~robustreg.study.spec.check_job` runs the data, outlier and model
+      checks short of the fit.
+
+    Hydra's other flags (``--cfg``, ``--help``, ...) are left to Hydra.
     """
-    if any(a.startswith("-") for a in args):
+    flags = [a for a in args if a.startswith("-")]
+    if any(f not in MULTIRUN_FLAGS for f in flags):
         return None
+    multirun = bool(flags)
+    args = [a for a in args if a not in MULTIRUN_FLAGS]
     from hydra import compose, initialize_config_dir
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
+    def composed(overrides):
+        with initialize_config_dir(config_dir=str(CONF), version_base="1.3", job_name="run"):
+            return compose("config", overrides=overrides, return_hydra_config=True)
+
     try:
-        if any(o.is_sweep_override() for o in OverridesParser.create().parse_overrides(args)):
-            return None
-        with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3", job_name="run"):
-            cfg = compose("config", overrides=args, return_hydra_config=True)
+        parsed = OverridesParser.create().parse_overrides(args)
+        for o in parsed:
+            if not o.key_or_group:  # Hydra would end in a traceback
+                return f"the override {o.input_line!r} names no setting; allowed: KEY=VALUE, +KEY=VALUE or ~KEY"
+        sweeps = [o for o in parsed if o.is_sweep_override()]
+        plain = [o.input_line for o in parsed if not o.is_sweep_override()]
+        if multirun or sweeps:
+            cfg = composed(plain)
+            if multirun or cfg.hydra.mode == RunMode.MULTIRUN:
+                return None  # the sweeper checks the sweep as a whole, and each job
+            # A sweep needs a multirun: -m, or a study, a multirun by its config.
+            return (f"{sweeps[0].input_line} is a sweep, and this is a single run; allowed: one value, "
+                    "or a sweep with -m (--multirun) or in a study (experiment=NAME)")
+        cfg = composed(args)
     except (HydraException, OmegaConfBaseException) as exc:
         return compose_error(exc)
     if cfg.hydra.mode == RunMode.MULTIRUN:
@@ -183,9 +153,15 @@ def preflight(args: list) -> str | None:
     with open_dict(cfg):
         del cfg["hydra"]
     try:
-        to_spec(cfg)
+        spec = to_spec(cfg)
     except Exception as exc:  # as main() would have it: one line, exit status 2
         return _explain(exc)
+    try:
+        check_job(spec)
+    except BAD_INPUT as exc:
+        return _explain(exc)
+    except Exception:  # not bad input: the run itself records it
+        return None
     return None
 
 
@@ -195,4 +171,9 @@ if __name__ == "__main__":
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
-    main()
+    try:
+        main()
+    except KeyboardInterrupt:  # a single run (a sweep says more, and exits itself)
+        print("interrupted: the job did not finish and left no record; run the same command again",
+              file=sys.stderr)
+        sys.exit(130)

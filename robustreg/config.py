@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import re
 from dataclasses import dataclass, field, make_dataclass
 from typing import Any, List, Optional
 
@@ -56,6 +57,29 @@ def _check_seed(key, value):
         _fail(key, value, "an integer >= 0")
 
 
+def config_keys(prefix: str, message: str, names) -> str:
+    """``message`` (one line of a library check) with each parameter name in ``names`` written as a config key.
+
+    A name counts where it is followed by ``=`` or `` has `` (``coef has 2
+    entries``, ``rho=1.0 is invalid``), so prose is left as it is.
+    """
+    names = sorted(map(str, names), key=len, reverse=True)
+    if not names:
+        return message
+    pattern = rf"(?<![\w.'\"])({'|'.join(map(re.escape, names))})(?==| has )"
+    return re.sub(pattern, lambda m: prefix + m.group(1), message)
+
+
+def _allowed_part(message: str) -> str:
+    """What scikit-learn's parameter validation says is allowed: the text between "must be" and ". Got"."""
+    return message.split(" must be ", 1)[-1].rsplit(". Got", 1)[0]
+
+
+def _seed_range(allowed: str) -> str:
+    """The integer part of what scikit-learn allows for ``random_state``: all a config's seed can be."""
+    return (re.findall(r"an int in the range \[[^\]]*\]", allowed) or [allowed])[0]
+
+
 def dataset_params(conf) -> dict:
     """The loader keyword arguments of a dataset schema (everything but its name)."""
     return {k: v for k, v in vars(conf).items() if k != "name"}
@@ -82,12 +106,18 @@ class SyntheticConf:
     seed: int = 0
 
     def __post_init__(self):
-        # The remaining ranges are checked by the loader when the job starts,
-        # before anything is written.
+        from .datasets import synthetic_params
+
         _check_seed("dataset.seed", self.seed)
         for key in ("n_train", "n_test", "n_features"):
             if not isinstance(getattr(self, key), int) or getattr(self, key) < (0 if key == "n_test" else 1):
                 _fail(f"dataset.{key}", getattr(self, key), "a positive integer" if key != "n_test" else "an integer >= 0")
+        # Every other range is the loader's: its own checks, without drawing any data.
+        params = dataset_params(self)
+        try:
+            synthetic_params(**params)
+        except ValueError as exc:
+            raise ConfigError(config_keys("dataset.", str(exc), params)) from None
 
 
 @dataclass
@@ -235,6 +265,48 @@ class GDConf:
             params["init"] = [float(v) for v in params["init"]]
         return params
 
+    def check_seed(self, seed) -> None:
+        """The job seed is the estimator's ``random_state``: checked by its own constraint."""
+        from .estimator import GDRegressor
+
+        constraint = {"random_state": GDRegressor._parameter_constraints["random_state"]}
+        try:
+            validate_parameter_constraints(constraint, {"random_state": seed}, caller_name="GDRegressor")
+        except InvalidParameterError as exc:
+            _fail("seed", seed, _seed_range(_allowed_part(str(exc))))
+
+    def check_data(self, X, y) -> None:
+        """The settings whose validity depends on the (contaminated) training data, checked short of fitting.
+
+        An explicit ``init`` (its length, and robust starts without an
+        intercept) by the estimator's own start; with ``dtype="float32"``,
+        that the data stay within the range of a float32 pass
+        (:func:`robustreg.datasets._checks.magnitude_limit`).
+        """
+        import numpy as np
+
+        from .datasets._checks import magnitude_limit, max_magnitude
+        from .estimator import GDRegressor
+
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        if self.init is not None and (not isinstance(self.init, str) or not self.fit_intercept):
+            estimator = GDRegressor(**self.estimator_params())
+            try:
+                # An explicit or unfitted start is checked before any work: no fit happens here.
+                estimator._start(X, y, None, None, None, None, estimator.init)
+            except ValueError as exc:
+                raise ConfigError(config_keys("model.", str(exc).splitlines()[0], vars(self))) from None
+        if self.dtype != "float64":
+            limit = magnitude_limit(len(X), np.dtype(self.dtype))
+            top = max_magnitude(X, y)
+            if top > limit:
+                raise ConfigError(
+                    f"model.dtype={self.dtype!r} is invalid for these data: the training data (outliers included) "
+                    f"reach {top:.3g}, beyond {limit:.3g}, where sums of squares over {len(X)} rows overflow "
+                    f"{self.dtype}; allowed: 'float64', or data of magnitude at most {limit:.3g}"
+                )
+
 
 @dataclass
 class ReferenceSolverConf:
@@ -248,6 +320,27 @@ class ReferenceSolverConf:
 
         if self.name not in REFERENCE_SOLVERS:
             _fail("model.name", self.name, ", ".join(REFERENCE_SOLVERS))
+        if not isinstance(self.params, dict):
+            _fail("model.params", self.params, "a mapping of parameter names to values")
+        self._solver()
+
+    def _solver(self, seed: int = 0):
+        """The solver's own checks of ``params`` (and of ``seed``, its ``random_state``), as config keys."""
+        from .reference import ParameterError, make_reference_solver
+
+        try:
+            return make_reference_solver(self.name, seed=seed, **self.params)
+        except ParameterError as exc:
+            if exc.unknown:
+                raise ConfigError(f"model.params.{exc.param} is not a parameter of {self.name}; "
+                                  f"allowed: {exc.allowed}") from None
+            if exc.param == "random_state":
+                _fail("seed", seed, _seed_range(exc.allowed))
+            _fail(f"model.params.{exc.param}", exc.value, exc.allowed)
+
+    def check_seed(self, seed) -> None:
+        """The job seed is ``random_state`` of the randomized solvers: checked by scikit-learn's own constraint."""
+        self._solver(seed)
 
 
 # ------------------------------------------------------------------------- job
@@ -264,3 +357,6 @@ class JobConf:
 
     def __post_init__(self):
         _check_seed("seed", self.seed)
+        check_seed = getattr(self.model, "check_seed", None)
+        if check_seed is not None:
+            check_seed(self.seed)

@@ -139,15 +139,15 @@ def job_status(converged: bool, diverged: bool) -> str:
     return "ok" if converged else "not_converged"
 
 
-def _fit_and_measure(spec: JobConf):
-    """Build the data, inject outliers, fit, and measure.
+def load_data(spec: JobConf):
+    """The job's data set (:func:`~robustreg.datasets.load_dataset` with the spec's parameters)."""
+    return load_dataset(spec.dataset.name, **dataset_params(spec.dataset))
 
-    Returns (outcomes, history, what the data turned out to be: added to the
-    record's ``dataset`` and ``outliers`` entries).
-    """
-    ds = load_dataset(spec.dataset.name, **dataset_params(spec.dataset))
+
+def contaminate(spec: JobConf, ds):
+    """The training rows with the spec's outliers injected: ``(X, y, corrupted mask)``."""
     o = spec.outliers
-    X, y, mask = inject(
+    return inject(
         ds.X_train,
         ds.y_train,
         o.kind,
@@ -161,6 +161,16 @@ def _fit_and_measure(spec: JobConf):
         df=o.df,
         leverage_share=o.leverage_share,
     )
+
+
+def _fit_and_measure(spec: JobConf):
+    """Build the data, inject outliers, fit, and measure.
+
+    Returns (outcomes, history, what the data turned out to be: added to the
+    record's ``dataset`` and ``outliers`` entries).
+    """
+    ds = load_data(spec)
+    X, y, mask = contaminate(spec, ds)
     estimator, has_history = _build_model(spec)
     ref = np.asarray(ds.coef_reference, dtype=float)
     t0 = time.perf_counter()

@@ -37,10 +37,12 @@ so changing ``kind`` does not change the order in which rows are corrupted.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from robustreg.datasets._base import least_squares
-from robustreg.datasets._checks import check_choice, check_int, check_real
+from robustreg.datasets._checks import check_choice, check_int, check_real, magnitude_limit, max_magnitude
 
 __all__ = ["OUTLIER_KINDS", "SIDES", "TAILS", "inject"]
 
@@ -223,10 +225,15 @@ def inject(
         if side == "one_sided":
             draws = np.abs(draws)
         base = y_signal if y_signal is not None else y
-        y_c[chosen] = base[chosen] + sigma * draws[chosen]
+        with np.errstate(over="ignore", invalid="ignore"):
+            y_c[chosen] = base[chosen] + sigma * draws[chosen]
+        if max_magnitude(y_c[chosen]) > magnitude_limit(n):
+            raise ValueError(
+                f"kind='heavy_tail' is invalid for these data: its draws times the noise scale {sigma:g} reach "
+                f"{max_magnitude(y_c[chosen]):.3g}, beyond {magnitude_limit(n):.3g} (sums of squares over {n} rows "
+                "must stay finite); allowed: data with a smaller noise scale"
+            )
         return X_c, y_c, mask
-
-    y_c[vertical] = y[vertical] + signs[vertical] * magnitude * sigma
 
     if leverage.size:
         direction = rng_direction.standard_normal(d)
@@ -237,12 +244,50 @@ def inject(
         sd = np.where(sd > 0, sd, 1.0)
         coef = least_squares(X, y)
         residual = y - (coef[0] + X @ coef[1:])
-        t = signs[leverage, None] * magnitude * direction + spread[leverage]
-        X_c[leverage] = centre + sd * t
+
+    def corrupt(m):
+        """The corrupted values at magnitude ``m``: vertical responses, leverage features and responses."""
+        y_v = y[vertical] + signs[vertical] * m * sigma
+        if not leverage.size:
+            return y_v, X[:0], y[:0]
+        t = signs[leverage, None] * m * direction + spread[leverage]
+        X_l = centre + sd * t
         # Slopes off by m sigma / sd(x) along u: bad leverage points that pull
         # harder the further out they sit, instead of a bounded tilt.
-        y_c[leverage] = coef[0] + X_c[leverage] @ coef[1:] + residual[leverage] + magnitude * sigma * (t @ direction)
+        y_l = coef[0] + X_l @ coef[1:] + residual[leverage] + m * sigma * (t @ direction)
+        return y_v, X_l, y_l
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        y_v, X_l, y_l = corrupt(magnitude)
+    if max_magnitude(y_v, X_l, y_l) > magnitude_limit(n):
+        raise ValueError(_too_large(magnitude, n, corrupt))
+    y_c[vertical] = y_v
+    X_c[leverage] = X_l
+    y_c[leverage] = y_l
     return X_c, y_c, mask
+
+
+def _too_large(magnitude: float, n: int, corrupt) -> str:
+    """Why ``magnitude`` makes outliers too large for a fit, with the largest magnitude these data allow."""
+    limit = magnitude_limit(n)
+
+    def fits(m):
+        with np.errstate(over="ignore", invalid="ignore"):
+            return max_magnitude(*corrupt(m)) <= limit
+
+    # The outliers grow with m (linearly, or as m^2 for leverage points): bisect on log m.
+    lo, hi = math.log(1e-300), math.log(magnitude)
+    if not fits(math.exp(lo)):
+        allowed = "none: the clean data are already at the limit"
+    else:
+        for _ in range(80):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if fits(math.exp(mid)) else (lo, mid)
+        largest = math.exp(lo)
+        unit = 10.0 ** (math.floor(math.log10(largest)) - 2)  # three digits, rounded down
+        allowed = f"a number in (0, {math.floor(largest / unit) * unit:.3g}] for these data"
+    return (f"magnitude={magnitude!r} is invalid: the outliers would reach values beyond {limit:.3g} (sums of "
+            f"squares over {n} rows must stay finite); allowed: {allowed}")
 
 
 def _as_matrix(X) -> np.ndarray:

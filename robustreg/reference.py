@@ -26,6 +26,7 @@ of them records a per-iteration history.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from numbers import Integral
 
@@ -41,7 +42,27 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 from .config import ConfigError
 
-__all__ = ["REFERENCE_SOLVERS", "RANSACLinearRegressor", "ReferenceSolver", "make_reference_solver"]
+__all__ = ["REFERENCE_SOLVERS", "ParameterError", "RANSACLinearRegressor", "ReferenceSolver", "make_reference_solver"]
+
+
+class ParameterError(ConfigError):
+    """A parameter a reference solver does not take, or a value it rejects.
+
+    Attributes
+    ----------
+    param : str
+        The parameter's name (``random_state`` for a bad seed of a randomized solver).
+    value : object
+        The value given.
+    allowed : str
+        What is allowed: the parameter names (``unknown``), or the values scikit-learn accepts.
+    unknown : bool
+        The solver takes no parameter of that name (or it is fixed).
+    """
+
+    def __init__(self, message: str, param: str, value, allowed: str, unknown: bool = False):
+        super().__init__(message)
+        self.param, self.value, self.allowed, self.unknown = param, value, allowed, unknown
 
 
 class RANSACLinearRegressor(RANSACRegressor):
@@ -129,8 +150,10 @@ def make_reference_solver(name: str, seed: int = 0, **params) -> BaseEstimator:
     Raises
     ------
     robustreg.config.ConfigError
-        (a ``ValueError``) for an unknown name, an unknown or fixed
-        parameter, a bad seed, or a parameter value scikit-learn rejects.
+        (a ``ValueError``) for an unknown name or a bad seed;
+        :class:`ParameterError` (a ``ConfigError``) for an unknown or fixed
+        parameter, or a parameter value (``random_state``: the seed)
+        scikit-learn rejects.
     """
     if not isinstance(name, str) or name not in REFERENCE_SOLVERS:
         raise ConfigError(f"reference solver name={name!r} is invalid; allowed: {', '.join(REFERENCE_SOLVERS)}")
@@ -140,7 +163,9 @@ def make_reference_solver(name: str, seed: int = 0, **params) -> BaseEstimator:
     allowed = solver.allowed_params()
     for key in params:
         if key not in allowed:
-            raise ConfigError(f"{name}: parameter {key!r} is invalid; allowed: {', '.join(allowed) or 'none'}")
+            listing = ", ".join(allowed) or "none"
+            raise ParameterError(f"{name}: parameter {key!r} is invalid; allowed: {listing}", key, params[key],
+                                 listing, unknown=True)
     kwargs = {**solver.defaults, **params, **solver.fixed}
     if solver.seeded:
         kwargs["random_state"] = int(seed)
@@ -149,5 +174,10 @@ def make_reference_solver(name: str, seed: int = 0, **params) -> BaseEstimator:
         # Check the values now, before any data are loaded, not at fit time.
         estimator._validate_params()
     except InvalidParameterError as exc:
-        raise ConfigError(f"{name}: {str(exc).splitlines()[0]}") from None
+        text = str(exc).splitlines()[0]
+        found = re.match(r"The '(\w+)' parameter of \w+ must be (.*)\. Got .* instead\.$", text)
+        if found is None:
+            raise ConfigError(f"{name}: {text}") from None
+        param, allowed = found.groups()
+        raise ParameterError(f"{name}: {text}", param, kwargs.get(param), allowed) from None
     return estimator

@@ -7,6 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from robustreg.study.schemas import register_schemas
+
+# Tests compose robustreg's conf/ with hydra.compose, as the entry point does after registering these.
+register_schemas()
+
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "experiments" / "run.py"
 

@@ -95,7 +95,7 @@ def test_the_code_hash_ignores_comments_and_docstrings_but_not_code():
 
 def test_the_code_hash_covers_the_plugin_the_entry_point_and_library_versions(monkeypatch):
     files = {p.relative_to(ROOT).as_posix() for p in record.code_files()}
-    assert "hydra_plugins/robustreg_plugin/launcher.py" in files
+    assert "hydra_plugins/robustreg_plugin/_launcher_core.py" in files
     assert "experiments/run.py" in files
     assert "robustreg/estimator.py" in files and "robustreg/study/record.py" in files
     assert not any(f.startswith("robustreg/report/") for f in files)  # the report does not make records

@@ -1,6 +1,8 @@
-"""Hydra plugin of robustreg: config schemas and a sweeper that isolates failures.
+"""Hydra plugin of robustreg: a sweeper and a launcher for sweeps of many small jobs.
 
-Hydra imports every module of the ``hydra_plugins`` namespace at start-up,
-so the schemas below are in the ConfigStore for ``@hydra.main`` apps and for
-``hydra.compose`` alike.
+Hydra imports the public modules of the ``hydra_plugins`` namespace in every
+Hydra app of the environment; they hold only configs and thin classes, and
+import nothing of robustreg.  The work is in the private ``_*_core.py``
+modules, which plugin discovery skips.  robustreg's config schemas are
+registered by its entry point (:func:`robustreg.study.schemas.register_schemas`).
 """

@@ -31,7 +31,7 @@ from typing import Callable
 
 from ._base import Dataset, DataError, least_squares
 from ._real import csv, diabetes, hbk, stackloss, stars_cyg, telef
-from ._synthetic import DESIGNS, NOISES, synthetic
+from ._synthetic import DESIGNS, NOISES, synthetic, synthetic_params
 
 __all__ = [
     "DATASETS",
@@ -47,6 +47,7 @@ __all__ = [
     "stackloss",
     "stars_cyg",
     "synthetic",
+    "synthetic_params",
     "telef",
 ]
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from numbers import Integral, Real
 
+import numpy as np
+
 
 def check_real(name, value, *, low=-math.inf, high=math.inf, low_inclusive=True, high_inclusive=False) -> float:
     """Return ``value`` as a float when it is a finite real number in the given interval."""
@@ -46,3 +48,25 @@ def check_choice(name, value, choices) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name}={value!r} is invalid; allowed: {', '.join(repr(c) for c in choices)}")
     return value
+
+
+def magnitude_limit(n_rows: int, dtype=np.float64) -> float:
+    """The largest magnitude of a data value that a fit in ``dtype`` can hold over ``n_rows`` rows.
+
+    :math:`\\sqrt{\\text{max}(\\text{dtype}) / n}`: below it, a sum of ``n``
+    squares (the Gram matrix, the squared residuals) stays finite.  The data
+    loaders, the contamination models and the float32 data pass share it.
+    """
+    return math.sqrt(float(np.finfo(dtype).max) / max(int(n_rows), 1))
+
+
+def max_magnitude(*arrays) -> float:
+    """The largest absolute value in the arrays (inf if any is non-finite, 0 if all are empty)."""
+    top = 0.0
+    with np.errstate(invalid="ignore"):
+        for a in arrays:
+            a = np.asarray(a, dtype=np.float64)
+            if a.size:
+                m = float(np.max(np.abs(a)))
+                top = max(top, m if math.isfinite(m) else math.inf)
+    return top

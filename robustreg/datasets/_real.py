@@ -238,7 +238,9 @@ def csv(path, target, features=None, delimiter=",", test_size=0.25, seed=0) -> D
         unknown column (with the available ones), a missing, non-numeric or
         non-finite value (with its column and 1-based data row, the header
         not counted), fewer rows than ``n_features + 2`` (in the file or in
-        the training part), a constant feature or linearly dependent features.
+        the training part), a value too large for a fit (see
+        :func:`~robustreg.datasets._checks.magnitude_limit`), a constant
+        feature or target, or linearly dependent features.
     """
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(f"path={path!r} is invalid; allowed: a file path (str or os.PathLike)")
@@ -266,6 +268,7 @@ def csv(path, target, features=None, delimiter=",", test_size=0.25, seed=0) -> D
     if n < d + 2:
         raise DataError(f"{display}: {n} data rows for {d} features; at least n_features + 2 = {d + 2} needed")
     _check_design(X, features, display, "")
+    _check_target(y, target, display, "")
 
     train, test = split_indices(n, test_size, seed)
     if len(train) < d + 2:
@@ -273,7 +276,9 @@ def csv(path, target, features=None, delimiter=",", test_size=0.25, seed=0) -> D
             f"{display}: the training part has {len(train)} rows (test_size={test_size:g}); "
             f"at least n_features + 2 = {d + 2} needed"
         )
-    _check_design(X[train], features, display, f" in the training part (test_size={test_size:g}, seed={seed})")
+    where = f" in the training part (test_size={test_size:g}, seed={seed})"
+    _check_design(X[train], features, display, where)
+    _check_target(y[train], target, display, where)
     return Dataset(
         name=file.stem,
         X_train=X[train],
@@ -288,12 +293,21 @@ def csv(path, target, features=None, delimiter=",", test_size=0.25, seed=0) -> D
     )
 
 
+def _check_target(y: np.ndarray, target: str, display: str, where: str) -> None:
+    """Reject a constant response: it has no noise scale, and every fit is the same flat line."""
+    if np.ptp(y) == 0:
+        raise DataError(f"{display}: the target column {target!r} is constant ({y[0]:g}){where}; "
+                        "allowed: a target that varies")
+
+
 def _check_design(X: np.ndarray, features: list[str], display: str, where: str) -> None:
     """Reject constant or linearly dependent features: the reference fit would not be unique."""
     for j, name in enumerate(features):
         if np.ptp(X[:, j]) == 0:
             raise DataError(f"{display}: feature column {name!r} is constant ({X[0, j]:g}){where}")
-    A = np.column_stack([np.ones(len(X)), X])
+    # The rank of [1, X] is that of [1, standardized X]: standardizing first
+    # keeps columns of very different scales from looking dependent.
+    A = np.column_stack([np.ones(len(X)), (X - X.mean(axis=0)) / X.std(axis=0)])
     rank = np.linalg.matrix_rank(A)
     if rank < A.shape[1]:
         raise DataError(

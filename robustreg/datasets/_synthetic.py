@@ -8,7 +8,7 @@ import numpy as np
 from scipy import linalg, stats
 
 from ._base import Dataset
-from ._checks import check_choice, check_int, check_real
+from ._checks import check_choice, check_int, check_real, magnitude_limit, max_magnitude
 
 DESIGNS = ("gaussian", "correlated", "uniform")
 NOISES = ("gaussian", "laplace", "student_t")
@@ -88,36 +88,16 @@ def synthetic(
         ``[intercept, *coef]``; ``noise_scale`` is :math:`\sigma`;
         ``y_signal_train`` is the noiseless training response.
     """
-    n_train = check_int("n_train", n_train, low=2)
-    n_test = check_int("n_test", n_test, low=0)
-    d = check_int("n_features", n_features, low=1)
-    intercept = check_real("intercept", intercept)
-    design = check_choice("design", design, DESIGNS)
-    rho = check_real("rho", rho, low=-1.0, high=1.0, low_inclusive=False)
-    if condition_number is not None:
-        if design != "correlated":
-            raise ValueError(
-                f"condition_number={condition_number!r} is invalid with design={design!r}; "
-                "allowed: condition_number=None, or design='correlated'"
-            )
-        condition_number = check_real("condition_number", condition_number, low=1.0)
-        if d == 1 and condition_number != 1.0:
-            raise ValueError(
-                f"condition_number={condition_number!r} is invalid with n_features=1; allowed: 1"
-            )
-    noise = check_choice("noise", noise, NOISES)
-    noise_scale = check_real("noise_scale", noise_scale, low=0.0, low_inclusive=False)
-    df = check_real("df", df, low=0.0, low_inclusive=False)
-    coef_scale = check_real("coef_scale", coef_scale, low=0.0, low_inclusive=False)
-    seed = check_int("seed", seed, low=0)
+    (n_train, n_test, d, coef, intercept, design, rho, condition_number, noise, noise_scale, df, coef_scale,
+     seed) = _checked(n_train, n_test, n_features, coef, intercept, design, rho, condition_number, noise,
+                      noise_scale, df, coef_scale, seed)
 
     streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
     rng_coef, rng_corr, rng_x_train, rng_x_test, rng_e_train, rng_e_test = streams
 
-    if coef is None:
+    given_coef = coef is not None
+    if not given_coef:
         coef = rng_coef.normal(0.0, coef_scale, size=d)
-    else:
-        coef = _check_coef(coef, d)
 
     root = None  # symmetric square root of the feature correlation matrix
     if design == "correlated":
@@ -145,9 +125,22 @@ def synthetic(
 
     X_train = draw_design(rng_x_train, n_train)
     X_test = draw_design(rng_x_test, n_test)
-    y_signal_train = intercept + X_train @ coef
-    y_train = y_signal_train + draw_noise(rng_e_train, n_train)
-    y_test = intercept + X_test @ coef + draw_noise(rng_e_test, n_test)
+    with np.errstate(over="ignore", invalid="ignore"):
+        signal_train, signal_test = X_train @ coef, X_test @ coef
+        e_train, e_test = draw_noise(rng_e_train, n_train), draw_noise(rng_e_test, n_test)
+        y_signal_train = intercept + signal_train
+        y_train = y_signal_train + e_train
+        y_test = intercept + signal_test + e_test
+    _check_magnitude(
+        n_train,
+        max_magnitude(y_train, y_test),
+        {
+            f"intercept={intercept:g}": abs(intercept),
+            (f"coef={coef.tolist()!r}" if given_coef else f"coef_scale={coef_scale:g}"):
+                max_magnitude(signal_train, signal_test),
+            f"noise_scale={noise_scale:g}": max_magnitude(e_train, e_test),
+        },
+    )
 
     coef_true = np.concatenate([[intercept], coef])
     if design == "correlated":
@@ -173,6 +166,68 @@ def synthetic(
         published={},
         known_outliers=np.zeros(0, dtype=np.intp),
         y_signal_train=y_signal_train,
+    )
+
+
+def synthetic_params(**params) -> dict:
+    """The parameters of :func:`synthetic` after its own checks, without drawing any data.
+
+    The keyword arguments are :func:`synthetic`'s (defaults for those not
+    given); returns all of them, validated (``coef`` as an array).  Raises
+    the ``ValueError`` that :func:`synthetic` would raise for them.
+    """
+    import inspect
+
+    defaults = {k: p.default for k, p in inspect.signature(synthetic).parameters.items()}
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; allowed: {', '.join(defaults)}")
+    return dict(zip(defaults, _checked(**{**defaults, **params})))
+
+
+def _checked(n_train, n_test, n_features, coef, intercept, design, rho, condition_number, noise, noise_scale, df,
+             coef_scale, seed) -> dict:
+    """Every parameter check of :func:`synthetic`, in one place (the loader and the config schema use it).
+
+    Returns the validated values in the order of the arguments.
+    """
+    n_train = check_int("n_train", n_train, low=2)
+    n_test = check_int("n_test", n_test, low=0)
+    d = check_int("n_features", n_features, low=1)
+    intercept = check_real("intercept", intercept)
+    design = check_choice("design", design, DESIGNS)
+    rho = check_real("rho", rho, low=-1.0, high=1.0, low_inclusive=False)
+    if condition_number is not None:
+        if design != "correlated":
+            raise ValueError(
+                f"condition_number={condition_number!r} is invalid with design={design!r}; "
+                "allowed: condition_number=None, or design='correlated'"
+            )
+        condition_number = check_real("condition_number", condition_number, low=1.0)
+        if d == 1 and condition_number != 1.0:
+            raise ValueError(
+                f"condition_number={condition_number!r} is invalid with n_features=1; allowed: 1"
+            )
+    noise = check_choice("noise", noise, NOISES)
+    noise_scale = check_real("noise_scale", noise_scale, low=0.0, low_inclusive=False)
+    df = check_real("df", df, low=0.0, low_inclusive=False)
+    coef_scale = check_real("coef_scale", coef_scale, low=0.0, low_inclusive=False)
+    seed = check_int("seed", seed, low=0)
+    if coef is not None:
+        coef = _check_coef(coef, d)
+    return (n_train, n_test, d, coef, intercept, design, rho, condition_number, noise, noise_scale, df, coef_scale,
+            seed)
+
+
+def _check_magnitude(n_train: int, top: float, parts: dict) -> None:
+    """Reject data too large for a fit: name the largest of the parts (intercept, slopes, noise) that make ``y``."""
+    limit = magnitude_limit(n_train)
+    if top <= limit:
+        return
+    culprit = max(parts, key=lambda k: parts[k] if math.isfinite(parts[k]) else math.inf)
+    raise ValueError(
+        f"{culprit} is invalid: the responses reach {top:.3g}, beyond {limit:.3g} (sums of squares over "
+        f"n_train={n_train} rows must stay finite); allowed: a value whose responses stay within {limit:.3g}"
     )
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ._base import DataError
+from ._checks import magnitude_limit
 
 _NON_FINITE_WORDS = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 
@@ -71,9 +72,12 @@ def numeric_columns(frame: pd.DataFrame, columns: list[str], display: str) -> np
     """The named columns as a float64 array; the first bad cell raises :class:`DataError`.
 
     Rows are reported as 1-based data rows: data row 1 is the first
-    non-blank line after the header.
+    non-blank line after the header.  Values must be finite and at most
+    :func:`magnitude_limit` in magnitude (so that a fit's sums of squares
+    over the rows stay finite).
     """
     out = np.empty((len(frame), len(columns)), dtype=np.float64)
+    limit = magnitude_limit(len(frame))
     for j, name in enumerate(columns):
         raw = frame[name].astype(str).str.strip()
         values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
@@ -89,5 +93,13 @@ def numeric_columns(frame: pd.DataFrame, columns: list[str], display: str) -> np
             else:
                 problem = f"non-numeric value {cell!r}"
             raise DataError(f"{display}: {problem} in {where}")
+        huge = np.flatnonzero(np.abs(values) > limit)
+        if huge.size:
+            i = int(huge[0])
+            raise DataError(
+                f"{display}: value {raw.iloc[i]!r} in column {name!r}, data row {i + 1} (1-based, header not "
+                f"counted) is too large; allowed: finite values of magnitude at most {limit:.3g} "
+                f"(sums of squares over {len(frame)} rows must stay finite)"
+            )
         out[:, j] = values
     return out

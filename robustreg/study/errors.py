@@ -64,6 +64,11 @@ def explain(exc: BaseException) -> str:
         while isinstance(cause, OmegaConfBaseException) and cause.__cause__ is not None and id(cause) not in seen:
             seen.add(id(cause))
             cause = cause.__cause__
+        from omegaconf.errors import MissingMandatoryValue
+
+        key = getattr(cause, "full_key", None)
+        if isinstance(cause, MissingMandatoryValue) and key:
+            return f"{key} is missing (it has no default); allowed: any value, set with {key}=VALUE"
         text = first_line(cause)
         return text if isinstance(cause, BAD_INPUT) else f"{type(cause).__name__}: {text}"
     except Exception:  # never raise while explaining an error

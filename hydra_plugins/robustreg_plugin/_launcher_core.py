@@ -1,26 +1,8 @@
-"""A launcher for sweeps of many small jobs: compose once per config-group choice, run in warm workers.
+"""The work of robustreg's launcher (``robustreg_launcher.py`` holds its config and its thin class).
 
-Hydra's basic launcher composes every job's config from scratch (the defaults
-tree, every YAML file, every merge), which costs far more than one small fit.
-But the jobs of a sweep differ mostly in plain values (``seed=3``,
-``outliers.fraction=0.2``), and only a few in config-group choices
-(``loss=huber``).  This launcher (``hydra/launcher=robustreg``, the default of
-robustreg's config):
-
-* composes the config once per distinct set of group choices, with Hydra's
-  own loader, and applies each job's value overrides to a copy with Hydra's
-  own override code (``ConfigLoaderImpl._apply_overrides_to_config``), then
-  fills ``hydra.overrides.task`` and ``hydra.job.override_dirname`` as Hydra
-  does; a job with any other kind of override is composed in full;
-* runs each job through Hydra's ``run_job`` (callbacks, output folder, job
-  return), in this process (``n_jobs: 1``) or in ``n_jobs`` worker processes
-  forked after the imports, each held to one BLAS thread;
-* survives a worker that dies: its job is reported failed and the pool is
-  started again for the jobs that remain;
-* never leaves a worker behind: each is killed by the kernel when the
-  launching process dies (``PR_SET_PDEATHSIG``, even after SIGKILL), ignores
-  Ctrl-C (the launching process stops them), and is killed when the launch
-  is interrupted.
+Plugin discovery never imports this module (Hydra skips modules whose name
+starts with ``_``), so a Hydra app that does not use the launcher pays nothing
+for it.
 """
 
 import copy
@@ -32,32 +14,18 @@ import signal
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
-from hydra._internal.config_loader_impl import ConfigLoaderImpl, get_overrides_dirname
-from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import JobReturn, JobRuntime, JobStatus, configure_log, run_job, setup_globals
-from hydra.plugins.launcher import Launcher
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from ._sweeper_core import override_dirname
+
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RobustregLauncherConf:
-    _target_: str = "hydra_plugins.robustreg_plugin.launcher.RobustregLauncher"
-    # Worker processes; 1 runs the jobs in this process, -1 uses every core.
-    n_jobs: int = 1
-    # Print a progress line every this many jobs (0: never).
-    progress_every: int = 50
-
-
-ConfigStore.instance().store(group="hydra/launcher", name="robustreg", node=RobustregLauncherConf, provider="robustreg")
 
 
 class JobRunner:
@@ -108,12 +76,7 @@ class JobRunner:
         try:
             return self._run(idx, overrides)
         except Exception as exc:  # the job's config could not be composed: the job fails, not the sweep
-            ret = JobReturn()
-            ret.overrides = list(overrides)
-            ret.status = JobStatus.FAILED
-            ret.return_value = exc
-            ret.working_dir = None
-            return ret
+            return _job_return(overrides, JobStatus.FAILED, exc)
 
     def _split(self, overrides: List[str]):
         """(parsed overrides, group-choice key, value overrides), or a None key when only Hydra's own path fits."""
@@ -141,15 +104,16 @@ class JobRunner:
         if key is None:
             return self._run_hydra(idx, overrides)
         base_task, hydra_cfg = self._base(key)
-        task_cfg = pickle.loads(base_task)
-        ConfigLoaderImpl._apply_overrides_to_config(values, task_cfg)
         h = hydra_cfg.hydra
+        if not _fast_path_holds(hydra_cfg):
+            return self._run_hydra(idx, overrides)
+        task_cfg = pickle.loads(base_task)
+        _apply_values(values, task_cfg)
         conf = h.job.config.override_dirname
         with open_dict(h):
             h.overrides.task = [o.input_line for o in parsed]
-            h.job.override_dirname = get_overrides_dirname(
-                overrides=parsed, kv_sep=conf.kv_sep, item_sep=conf.item_sep, exclude_keys=list(conf.exclude_keys)
-            )
+            h.job.override_dirname = override_dirname(
+                [o.input_line for o in parsed], list(conf.exclude_keys), conf.item_sep, conf.kv_sep, escape=False)
             h.job.id = idx
             h.job.num = idx
             output_dir = os.path.abspath(os.path.join(str(h.sweep.dir), str(h.sweep.subdir)))
@@ -189,6 +153,33 @@ class JobRunner:
         )
         self.logging_ready = False
         return ret
+
+
+def _fast_path_holds(hydra_cfg: DictConfig) -> bool:
+    """Whether a job may skip Hydra's own ``run_job``: only with robustreg's per-job settings.
+
+    ``hydra.job.chdir=true`` (run in the job's folder), an ``hydra.output_subdir``
+    (``.hydra/*.yaml``, which ``--experimental-rerun`` reads) and any
+    ``hydra/job_logging`` but robustreg's ``stdout`` (a ``<job>.log`` per job)
+    are Hydra's to honour: such jobs go through ``run_job`` as with Hydra's
+    basic launcher.
+    """
+    h = hydra_cfg.hydra
+    logging_choice = OmegaConf.select(h, "runtime.choices.hydra/job_logging", default=None)
+    return not h.job.chdir and h.output_subdir is None and logging_choice == "stdout"
+
+
+def _apply_values(values, cfg: DictConfig) -> None:
+    """Apply plain ``key=value`` overrides to a composed config, as Hydra's config loader does."""
+    from hydra.errors import ConfigCompositionException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    for o in values:
+        try:
+            OmegaConf.update(cfg, o.key_or_group, o.value(), merge=True)
+        except (ConfigAttributeError, ConfigKeyError) as ex:
+            raise ConfigCompositionException(
+                f"Could not override '{o.key_or_group}'. To append to your config use +{o.input_line}") from ex
 
 
 # State of a worker process, inherited through the fork.
@@ -231,40 +222,66 @@ def _run_in_worker(idx: int, overrides: List[str]) -> JobReturn:
     return ret
 
 
-class RobustregLauncher(Launcher):
-    def __init__(self, n_jobs: int = 1, progress_every: int = 50) -> None:
-        self.n_jobs = n_jobs
-        self.progress_every = progress_every
-        self.config: Optional[DictConfig] = None
-        self.task_function: Optional[TaskFunction] = None
-        self.hydra_context: Optional[HydraContext] = None
+def _progress(launcher, done: int, total: int) -> None:
+    if launcher.progress_every and (done % launcher.progress_every == 0 or done == total):
+        print(f"[{done}/{total} jobs]", flush=True)
 
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        self.config = config
-        self.hydra_context = hydra_context
-        self.task_function = task_function
+
+def _job_return(overrides: List[str], status: JobStatus, value) -> JobReturn:
+    """The return of a job that never reached Hydra's ``run_job`` (no config, no folder)."""
+    ret = JobReturn()
+    ret.overrides = list(overrides)
+    ret.status = status
+    ret.return_value = value
+    ret.working_dir = None
+    return ret
+
+
+def _not_run(idx: int, overrides: List[str]) -> JobReturn:
+    """A job the launch stopped before (``fail_fast``): neither done nor failed."""
+    return _job_return(overrides, JobStatus.UNKNOWN, None)
+
+
+def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
+    """Run the jobs for :class:`~hydra_plugins.robustreg_plugin.robustreg_launcher.RobustregLauncher`."""
+    setup_globals()
+    assert launcher.config is not None and launcher.hydra_context is not None and launcher.task_function is not None
+    configure_log(launcher.config.hydra.hydra_logging, launcher.config.hydra.verbose)
+    Path(str(launcher.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
+    runner = JobRunner(launcher.hydra_context, launcher.config, launcher.task_function)
+    jobs = [(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
+    n_jobs = (os.cpu_count() or 1) if launcher.n_jobs == -1 else max(1, launcher.n_jobs)
+    if n_jobs == 1 or len(jobs) == 1:
+        runs: List[JobReturn] = []
+        for k, (idx, overrides) in enumerate(jobs, 1):
+            if launcher.fail_fast and any(r.status == JobStatus.FAILED for r in runs):
+                runs.append(_not_run(idx, overrides))
+                continue
+            runs.append(runner.run(idx, overrides))
+            _progress(launcher, k, len(jobs))
+        return runs
+    return _Parallel(launcher, runner, n_jobs).run(jobs)
+
+
+class _Parallel:
+    """Jobs in forked worker processes, surviving the death of any of them."""
+
+    def __init__(self, launcher, runner: "JobRunner", n_jobs: int):
+        self.launcher = launcher
+        self.runner = runner
+        self.n_jobs = n_jobs
+        self.stopped = False  # fail_fast: a job failed, start no other
 
     def _progress(self, done: int, total: int) -> None:
-        if self.progress_every and (done % self.progress_every == 0 or done == total):
-            print(f"[{done}/{total} jobs]", flush=True)
+        _progress(self.launcher, done, total)
 
-    def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        setup_globals()
-        assert self.config is not None and self.hydra_context is not None and self.task_function is not None
-        configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
-        Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
-        runner = JobRunner(self.hydra_context, self.config, self.task_function)
-        jobs = [(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
-        n_jobs = (os.cpu_count() or 1) if self.n_jobs == -1 else max(1, self.n_jobs)
-        if n_jobs == 1 or len(jobs) == 1:
-            runs = []
-            for k, (idx, overrides) in enumerate(jobs, 1):
-                runs.append(runner.run(idx, overrides))
-                self._progress(k, len(jobs))
-            return runs
-        return self._launch_parallel(jobs, runner, n_jobs)
+    def _note(self, ret: JobReturn) -> JobReturn:
+        if self.launcher.fail_fast and ret.status == JobStatus.FAILED:
+            self.stopped = True
+        return ret
 
-    def _launch_parallel(self, jobs, runner: JobRunner, n_jobs: int) -> List[JobReturn]:
+    def run(self, jobs) -> List[JobReturn]:
+        runner, n_jobs = self.runner, self.n_jobs
         # Forked workers share the imports, Hydra's state and the composed bases.
         runner.prime(jobs)
         _WORKER["runner"] = runner
@@ -273,12 +290,12 @@ class RobustregLauncher(Launcher):
         queue = list(jobs)
         total = len(jobs)
         try:
-            while queue:
+            while queue and not self.stopped:
                 self._one_pool(context, queue, results, n_jobs, total)
         except BaseException:  # Ctrl-C, SIGTERM: no worker outlives the launch
             _kill_workers()
             raise
-        return [results[idx] for idx, _ in jobs]
+        return [results[idx] if idx in results else _not_run(idx, o) for idx, o in jobs]
 
     def _one_pool(self, context, queue, results: Dict[int, JobReturn], n_jobs: int, total: int) -> None:
         """Run jobs from ``queue`` in one pool until it is empty or a worker dies; then run the lost jobs alone."""
@@ -289,7 +306,7 @@ class RobustregLauncher(Launcher):
                                  initargs=init) as pool:
             futures: Dict[Any, Tuple[int, List[str]]] = {}
             while (queue or futures) and not lost:
-                while queue and len(futures) < window and not lost:
+                while queue and len(futures) < window and not lost and not self.stopped:
                     idx, overrides = queue.pop(0)
                     try:
                         futures[pool.submit(_run_in_worker, idx, overrides)] = (idx, overrides)
@@ -301,18 +318,18 @@ class RobustregLauncher(Launcher):
                 for fut in done:
                     idx, overrides = futures.pop(fut)
                     try:
-                        results[idx] = fut.result()
+                        results[idx] = self._note(fut.result())
                     except BrokenProcessPool:
                         lost.append((idx, overrides))
                         continue
                     except Exception as exc:  # the job could not be sent or returned
-                        results[idx] = _failed(idx, overrides, f"{type(exc).__name__}: {exc}")
+                        results[idx] = self._note(_failed(idx, overrides, f"{type(exc).__name__}: {exc}"))
                     self._progress(len(results), total)
             lost.extend(futures.values())
         # A worker died and took the jobs in flight with it.  Each is run
         # again alone, so that only the one that kills its worker fails.
         for idx, overrides in sorted(lost):
-            results[idx] = self._run_alone(context, idx, overrides)
+            results[idx] = self._note(self._run_alone(context, idx, overrides))
             self._progress(len(results), total)
 
     def _run_alone(self, context, idx: int, overrides: List[str]) -> JobReturn:
@@ -325,11 +342,7 @@ class RobustregLauncher(Launcher):
 
 
 def _failed(idx: int, overrides: List[str], message: str) -> JobReturn:
-    ret = JobReturn()
-    ret.overrides = overrides
-    ret.status = JobStatus.FAILED
-    ret.return_value = RuntimeError(message)
-    ret.working_dir = None
+    ret = _job_return(overrides, JobStatus.FAILED, RuntimeError(message))
     log.error("job #%d (%s): %s", idx, " ".join(overrides), message)
     print(f"job #{idx} ({' '.join(overrides)}): {message}", file=sys.stderr, flush=True)
     return ret

@@ -1,28 +1,7 @@
-"""A sweeper that runs every job, reports every failure, and writes a manifest.
+"""The work of robustreg's sweeper (``robustreg_sweeper.py`` holds its config and its thin class).
 
-Hydra's basic sweeper composes each job's config once to validate it and the
-launcher composes it again; then it re-raises only the first failure.  This
-one (``hydra/sweeper=robustreg``, the default of robustreg's config):
-
-* refuses, with one line and exit status 2 before anything is written, what
-  is wrong with the sweep as a whole: an override that does not parse, a
-  sweep it cannot expand, a study name that is not a plain folder name, a
-  sweep folder that cannot be made;
-* writes ``sweep.json`` in the sweep folder before the first job: the study
-  and every job's folder and overrides, so a report can tell missing jobs;
-* names each job's folder from its overrides with :func:`job_dirname`: one
-  level per ``key=value``, a ``/`` or ``%`` in a value percent-encoded, so a
-  folder never lies outside the sweep folder whatever a value holds;
-* runs all jobs, each in its own folder; a job that fails, whether its config
-  does not compose, its fit raised or its worker died, gets a
-  ``failure.json`` with one line saying why.  Then it prints
-  ``N of M jobs failed`` with their folders and exits with status 1 when any
-  failed;
-* on Ctrl-C or SIGTERM, stops the jobs, says how many are done and exits
-  130 (143 for SIGTERM): a rerun of the same command resumes.
-
-It also takes several grids (``hydra.sweeper.grids``), run one after the
-other, for studies whose parts differ in more than one setting at once.
+Plugin discovery never imports this module (Hydra skips modules whose name
+starts with ``_``).
 """
 
 import itertools
@@ -30,17 +9,13 @@ import logging
 import signal
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from hydra.core.config_store import ConfigStore
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
 from hydra.core.utils import JobStatus
 from hydra.errors import HydraException
-from hydra.plugins.sweeper import Sweeper
-from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -61,41 +36,31 @@ def _parse(line: str) -> Override:
     return _PARSED[line]
 
 
-def job_dirname(task_overrides, exclude_keys=(), item_sep: str = "/", kv_sep: str = "=") -> str:
+def override_dirname(task_overrides, exclude_keys=(), item_sep: str = "/", kv_sep: str = "=",
+                     escape: bool = True) -> str:
     """A job's folder relative to its sweep folder: Hydra's override dirname with each part escaped.
 
     As ``hydra.job.override_dirname``: the task overrides but the excluded
-    keys, sorted, ``=`` replaced by ``kv_sep``, joined by ``item_sep``.  Each
-    part is escaped by :func:`robustreg.study.record.escape_part`, so that a
-    value holding ``/`` or ``../`` (a CSV path) stays one folder level.
+    keys, sorted, ``=`` replaced by ``kv_sep``, joined by ``item_sep``.  With
+    ``escape``, each part is escaped by :func:`robustreg.study.record.escape_part`,
+    so that a value holding ``/`` or ``../`` (a CSV path) stays one folder level.
     """
     lines = sorted(o.input_line for o in map(_parse, task_overrides)
                    if not o.is_hydra_override() and o.key_or_group not in exclude_keys)
-    return item_sep.join(record.escape_part(line.replace("=", kv_sep)) for line in lines)
+    parts = [line.replace("=", kv_sep) for line in lines]
+    return item_sep.join(record.escape_part(p) for p in parts) if escape else item_sep.join(parts)
 
 
-def _job_dir_resolver(*, _root_) -> str:
+def job_dirname(task_overrides, exclude_keys=(), item_sep: str = "/", kv_sep: str = "=") -> str:
+    """``${rr_job_dir:}``'s value: :func:`override_dirname`, escaped."""
+    return override_dirname(task_overrides, exclude_keys, item_sep, kv_sep, escape=True)
+
+
+def job_dir_resolver(*, _root_) -> str:
     """``${rr_job_dir:}``: :func:`job_dirname` of the job the config belongs to."""
     h = _root_.hydra
     conf = h.job.config.override_dirname
     return job_dirname(list(h.overrides.task), list(conf.exclude_keys), conf.item_sep, conf.kv_sep)
-
-
-OmegaConf.register_new_resolver("rr_job_dir", _job_dir_resolver, replace=True)
-
-
-@dataclass
-class RobustregSweeperConf:
-    _target_: str = "hydra_plugins.robustreg_plugin.sweeper.RobustregSweeper"
-    max_batch_size: Optional[int] = None
-    # One grid, as Hydra's basic sweeper: key -> comma-separated values or a sweep function.
-    params: Optional[Dict[str, str]] = None
-    # Several grids, run one after the other (a union of cartesian products);
-    # ``params`` then holds what every grid shares.
-    grids: Optional[List[Dict[str, Any]]] = None
-
-
-ConfigStore.instance().store(group="hydra/sweeper", name="robustreg", node=RobustregSweeperConf, provider="robustreg")
 
 
 def job_dirs(hydra_cfg, jobs: List[List[str]]) -> List[Optional[str]]:
@@ -147,25 +112,18 @@ def product(overrides: List[Override]) -> List[List[str]]:
     return [list(job) for job in itertools.product(*choices.values())]
 
 
-class RobustregSweeper(Sweeper):
-    def __init__(self, max_batch_size: Optional[int] = None, params=None, grids=None):
-        super().__init__()
-        self.max_batch_size = max_batch_size
-        self.params = params or {}
-        self.grids = grids
-        self.hydra_context: Optional[HydraContext] = None
-        self.config: Optional[DictConfig] = None
-        self.launcher = None
+class SweepRun:
+    """One sweep of :class:`~hydra_plugins.robustreg_plugin.robustreg_sweeper.RobustregSweeper`."""
+
+    def __init__(self, sweeper):
+        self.max_batch_size = sweeper.max_batch_size
+        self.params = sweeper.params
+        self.grids = sweeper.grids
+        self.fail_fast = sweeper.fail_fast
+        self.hydra_context = sweeper.hydra_context
+        self.config: Optional[DictConfig] = sweeper.config
+        self.launcher = sweeper.launcher
         self._started = 0.0
-
-    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
-        from hydra.core.plugins import Plugins
-
-        self.hydra_context = hydra_context
-        self.config = config
-        self.launcher = Plugins.instance().instantiate_launcher(
-            hydra_context=hydra_context, task_function=task_function, config=config
-        )
 
     def expand(self, arguments: List[str], parser: OverridesParser) -> List[List[str]]:
         """Every job's overrides: each grid's product, command-line values taking precedence."""
@@ -215,10 +173,14 @@ class RobustregSweeper(Sweeper):
 
         self._started = time.time()
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
+        if self.fail_fast and hasattr(self.launcher, "fail_fast"):
+            self.launcher.fail_fast = True  # robustreg's launcher stops within a batch too
         returns: List[Any] = []
         try:
             initial_job_idx = 0
             for batch in batches:
+                if self.fail_fast and any(r.status == JobStatus.FAILED for r in returns):
+                    break
                 results = self.launcher.launch(batch, initial_job_idx=initial_job_idx)
                 initial_job_idx += len(batch)
                 returns.extend(results)
@@ -233,17 +195,21 @@ class RobustregSweeper(Sweeper):
         failed = []
         for index, r in enumerate(returns):
             if r.status == JobStatus.FAILED:
-                exc = r._return_value
+                exc = _exception(r)
                 message = _one_line(exc)
                 # The job's folder (its failure.json), not the working directory the job ran in.
                 where = str(sweep_dir / dirs[index]) if dirs[index] is not None else _output_dir(r)
                 if dirs[index] is not None:
                     self._record_failure(sweep_dir, dirs[index], study, jobs[index], message, exc)
                 failed.append((where, jobs[index], message))
+        not_run = len(jobs) - sum(r.status in (JobStatus.COMPLETED, JobStatus.FAILED) for r in returns)
         if failed:
             lines = [f"{len(failed)} of {len(jobs)} jobs failed:"]
             for where, job, message in failed:
                 lines.append(f"  {where or ' '.join(job)}: {message}")
+            if not_run:
+                lines.append(f"stopped at the first failure (hydra.sweeper.fail_fast=true): {not_run} of "
+                             f"{len(jobs)} jobs were not run; run the same command again to go on")
             print("\n".join(lines), file=sys.stderr, flush=True)
             sys.exit(1)
         print(f"all {len(jobs)} jobs done: {sweep_dir}", flush=True)
@@ -263,6 +229,15 @@ class RobustregSweeper(Sweeper):
         (folder / record.METRICS).unlink(missing_ok=True)
         record.atomic_write_json(failure, record.failure_record(
             study, job_dir, overrides, message, type(exc).__name__ if exc is not None else "unknown"))
+
+
+def _exception(result) -> Optional[BaseException]:
+    """The exception a failed job raised (public API: ``JobReturn.return_value`` re-raises it)."""
+    try:
+        result.return_value
+    except Exception as exc:  # noqa: BLE001 - the job's own exception, whatever it is
+        return exc
+    return None
 
 
 def _one_line(exc) -> str:

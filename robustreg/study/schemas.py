@@ -4,6 +4,11 @@ Each YAML file of a config group extends its schema through its defaults list
 (``- /schema/<group>/<name>@_here_``), so a value of the wrong type is
 rejected when the config is composed, and ``OmegaConf.to_object`` turns the
 composed config into the plain dataclasses of :mod:`robustreg.config`.
+
+The entry point (``experiments/run.py``) registers them before Hydra composes
+anything; code that composes robustreg's ``conf/`` with ``hydra.compose``
+calls :func:`register_schemas` first.  Hydra's plugin discovery does not
+import this module, so other Hydra apps never pay for robustreg's imports.
 """
 
 from hydra.core.config_store import ConfigStore
@@ -22,6 +27,7 @@ from robustreg.config import (
 
 
 def register_schemas() -> None:
+    """Store every schema under ``schema/`` in Hydra's ConfigStore (again: the same nodes)."""
     cs = ConfigStore.instance()
     cs.store(group="schema", name="job", node=JobConf, provider="robustreg")
     cs.store(group="schema/dataset", name="synthetic", node=SyntheticConf, provider="robustreg")
@@ -34,5 +40,3 @@ def register_schemas() -> None:
     cs.store(group="schema/model", name="gd", node=GDConf, provider="robustreg")
     cs.store(group="schema/model", name="reference", node=ReferenceSolverConf, provider="robustreg")
 
-
-register_schemas()
