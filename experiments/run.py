@@ -39,6 +39,22 @@ log = logging.getLogger("robustreg.run")
 # Paths come from the config, never from the working directory: the results
 # root is this checkout's folder unless ROBUSTREG_ROOT says otherwise.
 OmegaConf.register_new_resolver("rr_root", lambda: os.environ.get("ROBUSTREG_ROOT", str(ROOT)), replace=True)
+
+
+def _study(*, _root_):
+    """``${rr_study:}``: the study name (``name``), also where the hydra node is shown alone.
+
+    ``--cfg hydra`` prints the hydra node without the task's keys; Hydra still
+    holds the whole config behind it (``HydraConfig``), one level up.
+    """
+    if "name" in _root_:
+        return _root_["name"]
+    from hydra.core.hydra_config import HydraConfig
+
+    return OmegaConf.select(HydraConfig.get(), "..name")
+
+
+OmegaConf.register_new_resolver("rr_study", _study, replace=True)
 register_schemas()
 CONF = ROOT / "conf"
 

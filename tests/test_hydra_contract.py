@@ -110,3 +110,11 @@ def test_fail_fast_starts_no_job_after_the_first_failure(tmp_path, n_jobs):
                  f"hydra.launcher.n_jobs={n_jobs}", f"hydra.sweep.dir={sweep}")
     assert rerun.returncode == 1 and "4 of 8 jobs failed" in rerun.stderr
     assert len(list(sweep.rglob("metrics.json"))) == 4
+
+
+def test_the_hydra_node_resolves_alone(tmp_path):
+    """``--cfg hydra --resolve`` prints the hydra node without the task's keys: its paths must still resolve."""
+    proc = _run(tmp_path, "--cfg", "hydra", "--resolve", "experiment=smoke", check=0)
+    assert f"dir: {tmp_path}/results/runs/smoke\n" in proc.stdout
+    proc = _run(tmp_path, "--cfg", "hydra", "--resolve", "name=mine", "seed=3", check=0)
+    assert f"dir: {tmp_path}/results/runs/mine/single/seed=3\n" in proc.stdout
