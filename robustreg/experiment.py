@@ -29,8 +29,8 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from . import __version__
-from .config import CsvConf, GDConf, JobConf, ReferenceSolverConf, dataset_params
-from .datasets import load_dataset
+from .config import ConfigError, CsvConf, GDConf, JobConf, ReferenceSolverConf, config_keys, dataset_params
+from .datasets import DataError, load_dataset
 from .estimator import GDRegressor
 from .losses import get_loss
 from .outliers import inject
@@ -140,12 +140,48 @@ def job_status(converged: bool, diverged: bool) -> str:
 
 
 def load_data(spec: JobConf):
-    """The job's data set (:func:`~robustreg.datasets.load_dataset` with the spec's parameters)."""
-    return load_dataset(spec.dataset.name, **dataset_params(spec.dataset))
+    """The job's data set (:func:`~robustreg.datasets.load_dataset` with the spec's parameters).
+
+    A parameter the loader rejects is named as its config key (``dataset.rho``).
+    """
+    params = dataset_params(spec.dataset)
+    try:
+        return load_dataset(spec.dataset.name, **params)
+    except DataError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(config_keys("dataset.", str(exc).splitlines()[0], params)) from None
 
 
 def contaminate(spec: JobConf, ds):
-    """The training rows with the spec's outliers injected: ``(X, y, corrupted mask)``."""
+    """The training rows with the spec's outliers injected: ``(X, y, corrupted mask)``.
+
+    A setting the outlier model rejects for these data is named as its config key (``outliers.magnitude``).
+    """
+    o = spec.outliers
+    try:
+        return _inject(spec, ds)
+    except ValueError as exc:
+        raise ConfigError(config_keys("outliers.", str(exc).splitlines()[0], vars(o))) from None
+
+
+def prepare(spec: JobConf):
+    """Everything a job does before its fit: ``(ds, X, y, corrupted mask)``.
+
+    The data set is loaded, the outliers injected, and the model's settings
+    that hold only for some data checked (:meth:`~robustreg.config.GDConf.check_data`);
+    bad input raises :class:`~robustreg.config.ConfigError` or
+    :class:`~robustreg.datasets.DataError` naming the setting.
+    """
+    ds = load_data(spec)
+    X, y, mask = contaminate(spec, ds)
+    check_data = getattr(spec.model, "check_data", None)
+    if check_data is not None:
+        check_data(X, y)
+    return ds, X, y, mask
+
+
+def _inject(spec: JobConf, ds):
     o = spec.outliers
     return inject(
         ds.X_train,
@@ -169,8 +205,7 @@ def _fit_and_measure(spec: JobConf):
     Returns (outcomes, history, what the data turned out to be: added to the
     record's ``dataset`` and ``outliers`` entries).
     """
-    ds = load_data(spec)
-    X, y, mask = contaminate(spec, ds)
+    ds, X, y, mask = prepare(spec)
     estimator, has_history = _build_model(spec)
     ref = np.asarray(ds.coef_reference, dtype=float)
     t0 = time.perf_counter()

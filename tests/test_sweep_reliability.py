@@ -357,3 +357,33 @@ def test_a_bad_value_in_a_sweep_fails_its_job_alone_with_a_record_whatever_the_o
     assert _records(sweep) == ["dataset.n_train=60/loss.delta=1/loss=huber"]
     failure = json.loads((sweep / "dataset.n_train=60/loss.delta=abc/loss=huber/failure.json").read_text())
     assert failure["error"].startswith("loss.delta=abc is invalid")
+
+
+def test_ctrl_c_during_a_single_run_is_one_line_and_exit_130(tmp_path):
+    proc = _start(tmp_path, *SMALL, "+hydra.callbacks.slow._target_=killer.Slow", "+hydra.callbacks.slow.seconds=30")
+    assert _wait_for(lambda: any((tmp_path / "results").rglob("*")) if (tmp_path / "results").exists() else False,
+                     timeout=60)
+    time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert "Traceback" not in out + err and len(lines) == 1 and lines[0].startswith("interrupted: "), err
+    assert not list(tmp_path.rglob("metrics.json"))
+
+
+@pytest.mark.parametrize(
+    "grid, bad, message",
+    [
+        (["model.dtype=float32", "outliers.magnitude=10,1e39"], "outliers.magnitude=1e+39", "model.dtype='float32' is invalid"),
+        (["outliers=leverage", "outliers.magnitude=10,1e300"], "outliers.magnitude=1e+300", "outliers.magnitude"),
+    ],
+)
+def test_a_value_bad_only_for_its_data_fails_its_job_with_a_line_naming_the_setting(run_cli, tmp_path, grid, bad, message):
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", *grid, *SMALL, f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 1 and "1 of 2 jobs failed" in proc.stderr and "Traceback" not in proc.stderr
+    [failure] = list(sweep.rglob("failure.json"))
+    assert bad in str(failure.parent)
+    error = json.loads(failure.read_text())["error"]
+    assert message in error and "infinity" not in error

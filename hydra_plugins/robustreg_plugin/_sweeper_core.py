@@ -232,9 +232,17 @@ class SweepRun:
 
 
 def _exception(result) -> Optional[BaseException]:
-    """The exception a failed job raised (public API: ``JobReturn.return_value`` re-raises it)."""
+    """The exception a failed job raised (public API: ``JobReturn.return_value`` re-raises it).
+
+    Hydra writes "Error executing job with overrides" to stderr as it does; the
+    sweep's summary says it once for all jobs instead.
+    """
+    import contextlib
+    import io
+
     try:
-        result.return_value
+        with contextlib.redirect_stderr(io.StringIO()):
+            result.return_value
     except Exception as exc:  # noqa: BLE001 - the job's own exception, whatever it is
         return exc
     return None

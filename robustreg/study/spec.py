@@ -66,33 +66,15 @@ def to_spec(cfg: DictConfig, original_cwd: str | None = None, conf_dir=None) -> 
 def check_job(spec: JobConf) -> None:
     """Raise :class:`ConfigError` or :class:`~robustreg.datasets.DataError` for a job that cannot run; no fit.
 
-    The stages that own the values check them, as the job would run them
-    (:func:`robustreg.experiment.load_data` and ``contaminate``): the data set is loaded (a CSV
-    file read and checked), the outliers injected (their magnitude against the
-    data), and the model's data-dependent settings checked
-    (:meth:`~robustreg.config.GDConf.check_data`).  A library message is given
-    with its parameters as config keys.
+    Runs what the job runs before its fit (:func:`robustreg.experiment.prepare`):
+    the stages that own the values check them.
     """
     import warnings
 
     import numpy as np
 
-    from ..config import config_keys, dataset_params
-    from ..datasets import DataError
-    from ..experiment import contaminate, load_data
+    from ..experiment import prepare
 
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        try:
-            ds = load_data(spec)
-        except DataError:
-            raise
-        except ValueError as exc:
-            raise ConfigError(config_keys("dataset.", str(exc).splitlines()[0], dataset_params(spec.dataset))) from None
-        try:
-            X, y, _ = contaminate(spec, ds)
-        except ValueError as exc:
-            raise ConfigError(config_keys("outliers.", str(exc).splitlines()[0], vars(spec.outliers))) from None
-        check_data = getattr(spec.model, "check_data", None)
-        if check_data is not None:
-            check_data(X, y)
+        prepare(spec)
