@@ -443,6 +443,23 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             sigma = tiny
         return float(sigma)
 
+    # ------------------------------------------------------------ parameters
+    def set_params(self, **params):
+        """Set parameters, as scikit-learn does; ``loss__<constant>`` sets a constant of the loss.
+
+        A loss given by name becomes its loss object first, so that
+        ``GridSearchCV(GDRegressor(loss="huber"), {"loss__delta": [1.0, 1.345, 2.0]})``
+        searches Huber's threshold; ``get_params(deep=True)`` then lists
+        ``loss__delta`` too.
+        """
+        if any(k.startswith("loss__") for k in params):
+            name = params.get("loss", self.loss)
+            if isinstance(name, str):
+                if name not in LOSSES:
+                    raise ValueError(f"loss={name!r} is invalid; allowed: one of {', '.join(sorted(LOSSES))}")
+                params = {**params, "loss": get_loss(name)}
+        return super().set_params(**params)
+
     # --------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None, *, coef_init=None, intercept_init=None, coef_reference=None):

@@ -143,6 +143,25 @@ class Loss:
         """The tuning constants, as a plain dict (for job records)."""
         return {}
 
+    def get_params(self, deep: bool = True) -> dict:
+        """The tuning constants (scikit-learn's protocol).
+
+        So ``GDRegressor(loss="huber")`` in a ``GridSearchCV`` searches
+        ``{"loss__delta": [...]}``, and ``clone`` copies a loss object.
+        """
+        return self.params()
+
+    def set_params(self, **params) -> "Loss":
+        """Set tuning constants, checked as the constructor checks them; returns the loss."""
+        current = self.params()
+        for key in params:
+            if key not in current:
+                allowed = ", ".join(current) or "none (this loss has no tuning constant)"
+                raise ValueError(f"{key} is not a parameter of {type(self).__name__}; allowed: {allowed}")
+        fresh = type(self)(**{**current, **params})  # the constructor's checks
+        self.__dict__.update(fresh.__dict__)
+        return self
+
     def __call__(self, r) -> float:
         return float(np.mean(self.rho(np.asarray(r, dtype=float))))
 
