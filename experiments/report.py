@@ -21,7 +21,7 @@ from robustreg.report import ReportError, make_report
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="report.py",
+        prog=globals().get("PROG", "report.py"),  # robustreg-report, as the console script
         description="Tables, figures, claim verdicts and report.md for one sweep folder.",
     )
     p.add_argument("sweep", type=Path, help="the sweep folder (job folders with metrics.json / failure.json)")

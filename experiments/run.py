@@ -54,9 +54,21 @@ def _study(*, _root_):
     return OmegaConf.select(HydraConfig.get(), "..name")
 
 
-OmegaConf.register_new_resolver("rr_study", _study, replace=True)
-register_schemas()
 CONF = ROOT / "conf"
+
+
+def _groups() -> str:
+    """``${rr_groups:}``: the config groups a user chooses from, for ``--help`` (not the internal ``schema/*``)."""
+    lines = []
+    for group in sorted(p for p in CONF.iterdir() if p.is_dir() and p.name != "hydra"):
+        options = sorted(f.stem for f in group.glob("*.yaml"))
+        lines.append(f"{group.name}: {', '.join(options)}")
+    return "\n".join(lines)
+
+
+OmegaConf.register_new_resolver("rr_study", _study, replace=True)
+OmegaConf.register_new_resolver("rr_groups", _groups, replace=True)
+register_schemas()
 
 
 def to_spec(cfg: DictConfig, original_cwd: str | None = None):
@@ -182,6 +194,8 @@ def preflight(args: list) -> str | None:
 
 
 if __name__ == "__main__":
+    if "PROG" in globals():  # run by the console script robustreg-run
+        sys.argv[0] = PROG  # noqa: F821 - given by robustreg.study.cli
     sys.argv[1:] = study_override(sys.argv[1:])
     problem = preflight(sys.argv[1:])
     if problem:

@@ -118,3 +118,36 @@ def test_the_hydra_node_resolves_alone(tmp_path):
     assert f"dir: {tmp_path}/results/runs/smoke\n" in proc.stdout
     proc = _run(tmp_path, "--cfg", "hydra", "--resolve", "name=mine", "seed=3", check=0)
     assert f"dir: {tmp_path}/results/runs/mine/single/seed=3\n" in proc.stdout
+
+
+def _script(name):
+    path = Path(sys.executable).parent / name
+    if not path.is_file():
+        pytest.skip(f"{name} is not installed in this environment (pip install -e . installs it)")
+    return str(path)
+
+
+def test_the_console_script_runs_the_entry_point_and_has_completion(tmp_path):
+    env = {**os.environ, "ROBUSTREG_ROOT": str(tmp_path), "HYDRA_FULL_ERROR": "0"}
+    run = _script("robustreg-run")
+    proc = subprocess.run([run, "dataset.n_train=60", "seed=4"], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    [metrics] = list(tmp_path.rglob("metrics.json"))
+    assert json.loads(metrics.read_text())["seed"] == 4
+    install = subprocess.run([run, "-sc", "install=bash"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert install.stdout.rstrip().endswith("-F hydra_bash_completion robustreg-run")
+    query = subprocess.run([run, "-sc", "query=bash"], cwd=tmp_path, capture_output=True, text=True,
+                           env={**env, "COMP_LINE": "robustreg-run loss=hu", "COMP_POINT": "21"})
+    assert query.stdout.split() == ["loss=huber"]
+    report = subprocess.run([_script("robustreg-report"), "--help"], capture_output=True, text=True)
+    assert report.returncode == 0 and report.stdout.startswith("usage: robustreg-report")
+
+
+def test_help_lists_the_groups_a_user_chooses_from_and_hides_the_schemas(tmp_path):
+    proc = _run(tmp_path, "--help", check=0)
+    groups = proc.stdout.split("== Configuration groups ==")[1].split("== Config ==")[0]
+    listed = [ln.split(":")[0] for ln in groups.splitlines() if ":" in ln and not ln.startswith("Compose")]
+    assert listed == sorted(p.name for p in (ROOT / "conf").iterdir() if p.is_dir() and p.name != "hydra")
+    assert "schema" not in proc.stdout
+    assert "loss: barron, cauchy," in groups
