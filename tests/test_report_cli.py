@@ -66,7 +66,13 @@ def test_tables_have_expected_rows(reported):
     assert len(runs) == 38 and runs["job_dir"].astype(str).is_unique
     assert runs["status"].value_counts()[["failed", "missing"]].tolist() == [1, 1]
     assert {"loss_label", "outliers", "fraction", "learning_rate", "eta0", "coef_error", "test_rmse", "n_iter",
-            "converged", "diverged", "seed", "status", "model_params"} <= set(runs.columns)
+            "converged", "diverged", "seed", "status"} <= set(runs.columns)
+    # One column per setting, none packed into a string; coefficients in their own tidy table.
+    assert not {"model_params", "dataset_params", "outlier_params", "loss_params", "coef"} & set(runs.columns)
+    coefs = pd.read_csv(out / "coefficients.csv")
+    assert list(coefs.columns) == ["job_dir", "term", "estimate", "reference", "true", "std_error"]
+    done = runs[runs["status"].isin(["ok", "diverged", "not_converged"])]
+    assert set(coefs["job_dir"]) <= set(done["job_dir"]) and coefs["term"].iloc[0] == "intercept"
     summary = pd.read_csv(out / "summary.csv")
     # 3 losses x 2 fractions x 2 steps; the failed job belongs to one of these groups.
     assert len(summary) == 12

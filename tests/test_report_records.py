@@ -303,3 +303,25 @@ def test_unusable_consolidated_file_is_ignored(tmp_path, content):
     else:
         cons.write_bytes(content)
     _collected_equal(collect(sweep, progress=False), collect(sweep, progress=False, consolidated=cons))
+
+
+def test_runs_csv_has_a_column_per_varying_setting_and_coefficients_go_long(tmp_path):
+    from robustreg.report import coefficients_table, runs_for_csv
+
+    sweep = tmp_path / "s"
+    jobs = {}
+    for name, (rho, seed) in {"a": (0.0, 0), "b": (0.5, 1)}.items():
+        rec, hist = fit_record("s", name, loss="huber", kind="none", fraction=0.0, seed=seed, max_iter=50)
+        rec["dataset"]["params"]["rho"] = rho
+        write_job(sweep, name, rec, hist)
+        jobs[name] = rec
+    coll = collect(sweep, progress=False)
+    csv = runs_for_csv(coll.runs)
+    assert "dataset.rho" in csv and list(csv["dataset.rho"]) == [0.0, 0.5]
+    assert "dataset.n_train" not in csv  # the same in every job: not a column
+    assert not any(isinstance(v, str) and "=" in v for v in csv.drop(columns=["job_dir"]).to_numpy().ravel())
+    coefs = coefficients_table(coll.runs)
+    for name, rec in jobs.items():
+        mine = coefs[coefs["job_dir"] == name]
+        np.testing.assert_allclose(mine["estimate"], [rec["intercept"], *rec["coef"]])
+        assert list(mine["term"]) == ["intercept"] + [f"x{j}" for j in range(1, len(rec["coef"]) + 1)]

@@ -6,7 +6,10 @@
 writes, into the output folder:
 
 * ``runs.csv``: one row per job (done, failed and missing; a done job's
-  status is ``ok``, ``not_converged`` or ``diverged``);
+  status is ``ok``, ``not_converged`` or ``diverged``), one column per
+  setting that varies;
+* ``coefficients.csv``: one row per fitted coefficient of every done job
+  (job, term, estimate, reference, true value, standard error);
 * ``summary.csv``: per loss x outlier kind x fraction (x other varying
   settings), over the jobs whose estimates are compared (not-converged jobs
   are only counted);
@@ -45,10 +48,12 @@ __all__ = [
     "Report",
     "ReportError",
     "Verdict",
+    "coefficients_table",
     "collect",
     "evaluate_claims",
     "make_report",
     "paired_table",
+    "runs_for_csv",
     "summary_table",
     "write_histories",
     "write_index",
@@ -56,7 +61,6 @@ __all__ = [
 ]
 
 FLOAT_FORMAT = "%.6g"
-_LIST_COLUMNS = ("coef", "coef_reference", "coef_true", "published", "known_outliers")
 
 
 @dataclass
@@ -74,7 +78,8 @@ class Report:
 
     @property
     def files(self) -> list:
-        names = ["runs.csv", "summary.csv", "paired.csv", "histories.parquet", "report.md", REPORT_JSON]
+        names = ["runs.csv", "coefficients.csv", "summary.csv", "paired.csv", "histories.parquet", "report.md",
+                 REPORT_JSON]
         return [self.out_dir / n for n in names] + [p for f in self.figures for p in f.files]
 
 
@@ -82,21 +87,81 @@ def _csv(frame: pd.DataFrame, path: Path) -> None:
     atomic_write(path, frame.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n"))
 
 
+#: The settings written to runs.csv, one column per key, named as the config key: (prefix, runs column of dicts).
+_SETTING_DICTS = (("dataset", "dataset_args"), ("outliers", "outlier_args"), ("loss", "loss_args"))
+#: Packed or per-job list columns that runs.csv does not carry (settings go one per column,
+#: coefficients to coefficients.csv).
+_PACKED = ("dataset_params", "outlier_params", "loss_params", "model_params", "dataset_args", "outlier_args",
+           "loss_args", "coef", "coef_reference", "coef_true", "bse", "published", "known_outliers")
+
+
+def _cell(value):
+    """A setting's value as one CSV cell: lists as compact JSON, None as empty."""
+    if isinstance(value, (list, tuple)):
+        return json.dumps(list(value), separators=(",", ":"))
+    return value
+
+
 def runs_for_csv(runs: pd.DataFrame) -> pd.DataFrame:
-    """The runs table as written to ``runs.csv``: model parameters only where they vary, lists as JSON."""
+    """The runs table as written to ``runs.csv``: one column per setting that varies, no packed strings.
+
+    A data set's, outlier model's or loss's parameter is the column
+    ``dataset.<key>``, ``outliers.<key>``, ``loss.<key>``; a model parameter
+    keeps its own name (``alpha``, ``learning_rate``...).  Settings that take
+    one value in the whole sweep are left out (``report.md`` gives them);
+    coefficients are in ``coefficients.csv``.
+    """
     frame = runs.copy()
-    known = frame[frame["status"] != "missing"]
+    known = frame["status"] != "missing"
     skip = set(DATA_SETTINGS) | {"loss_label"}
-    varying_params = set(varying(known, [c for c in setting_columns(known) if c not in skip]))
-    # Model parameters that never vary stay in the model_params string only.
+    varying_params = set(varying(frame[known], [c for c in setting_columns(frame[known]) if c not in skip]))
+    # Model parameters that never vary are dropped.
     constant = [c for c in frame.columns
                 if c not in NON_SETTING_COLUMNS and c not in DATA_SETTINGS and c not in ("loss_label", "model")
                 and c not in varying_params]
-    frame = frame.drop(columns=constant)
-    for c in ("coef", "coef_reference"):
-        if c in frame:
-            frame[c] = [json.dumps(v, separators=(",", ":")) if isinstance(v, list) else "" for v in frame[c]]
-    return frame.drop(columns=[c for c in ("coef_true", "published", "known_outliers", "dataset_args") if c in frame])
+    expanded = {}
+    for prefix, column in _SETTING_DICTS:
+        if column not in frame:
+            continue
+        dicts = [d if isinstance(d, dict) else {} for d in frame[column]]
+        for key in sorted({k for d in dicts for k in d if k not in ("seed", "random_state")}):
+            values = pd.Series([_cell(d.get(key)) for d in dicts], index=frame.index, dtype=object)
+            if varying(pd.DataFrame({key: values[known]}), [key]):
+                expanded[f"{prefix}.{key}"] = values
+    frame = frame.drop(columns=constant + [c for c in _PACKED if c in frame])
+    at = list(frame.columns).index("model") + 1 if "model" in frame else len(frame.columns)
+    for k, (name, values) in enumerate(expanded.items()):
+        frame.insert(at + k, name, values)
+    return frame
+
+
+def coefficients_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """One row per fitted coefficient of every done job: ``job_dir, term, estimate, reference, true, std_error``.
+
+    ``term`` is ``intercept``, then ``x1`` ... ``xp`` in the design's column
+    order; ``reference`` is the job's reference coefficient (the truth, or a
+    published fit), ``true`` the data-generating one where it is known, and
+    ``std_error`` the fit's standard error where the record holds one.
+    """
+    rows = []
+    done = runs[runs["status"].isin(("ok", "not_converged", "diverged"))] if "status" in runs else runs
+    for job, coef, intercept, ref, true, bse in zip(
+            done["job_dir"], done["coef"], done["intercept"], done.get("coef_reference", [None] * len(done)),
+            done.get("coef_true", [None] * len(done)), done.get("bse", [None] * len(done))):
+        if not isinstance(coef, list):
+            continue
+        estimates = [intercept, *coef]
+        for j, est in enumerate(estimates):
+            rows.append({
+                "job_dir": job,
+                "term": "intercept" if j == 0 else f"x{j}",
+                "estimate": est,
+                "reference": ref[j] if isinstance(ref, list) and j < len(ref) else None,
+                "true": true[j] if isinstance(true, list) and j < len(true) else None,
+                "std_error": bse[j] if isinstance(bse, list) and j < len(bse) else None,
+            })
+    columns = ["job_dir", "term", "estimate", "reference", "true", "std_error"]
+    return pd.DataFrame(rows, columns=columns).astype({c: float for c in columns[2:]})
 
 
 def write_tables(runs: pd.DataFrame, summary: pd.DataFrame, paired: pd.DataFrame, collection: Collection,
@@ -105,6 +170,7 @@ def write_tables(runs: pd.DataFrame, summary: pd.DataFrame, paired: pd.DataFrame
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _csv(runs_for_csv(runs), out_dir / "runs.csv")
+    _csv(coefficients_table(runs), out_dir / "coefficients.csv")
     _csv(summary, out_dir / "summary.csv")
     _csv(paired, out_dir / "paired.csv")
     write_histories(collection, out_dir / "histories.parquet")

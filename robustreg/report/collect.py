@@ -81,7 +81,8 @@ NON_SETTING_COLUMNS = frozenset(OUTCOME_COLUMNS) | {
     "job_dir", "config_hash", "package_version", "seed", "dataset_seed", "outlier_seed",
     "loss", "loss_params", "model_params", "n_train", "n_test", "n_features",
     "reference_method", "n_corrupted", "coef", "intercept", "coef_reference", "coef_true",
-    "published", "known_outliers", "overrides", "convex", "redescending", "dataset_args",
+    "published", "known_outliers", "overrides", "convex", "redescending", "dataset_args", "outlier_args",
+    "loss_args", "bse",
 }
 
 
@@ -327,9 +328,11 @@ def _identity_row(rec: dict) -> dict:
         "fraction": _as_float(outliers.get("fraction")),
         "magnitude": _as_float(outliers.get("magnitude")),
         "outlier_params": compact_params(oparams, drop=_REPLICATE_KEYS),
+        "outlier_args": oparams,
         "outlier_seed": outliers.get("seed", oparams.get("seed")),
         "loss": loss.get("name"),
         "loss_params": compact_params(lparams),
+        "loss_args": lparams,
         "model": model.get("name"),
         "model_params": compact_params(mparams, drop=_REPLICATE_KEYS),
         "_model_params": {k: v for k, v in mparams.items() if k not in _REPLICATE_KEYS},
@@ -383,6 +386,7 @@ def _metrics_row(rec: dict) -> dict:
         intercept=_as_float(rec.get("intercept")),
         coef_reference=rec.get("coef_reference"),
         coef_true=rec.get("coef_true"),
+        bse=rec.get("bse"),
         published=published,
         known_outliers=rec.get("known_outliers") or [],
     )
