@@ -158,3 +158,25 @@ def test_style_map_one_look_per_loss():
     assert len(looks) == len(labels)
     # The same label looks the same whatever else the study holds.
     assert style_map(["l1", "tukey"])["tukey"] == styles["tukey"]
+
+
+def test_coverage_counts_the_intervals_that_hold_the_truth():
+    from robustreg.report.tables import coverage_table
+
+    rng = np.random.default_rng(3)
+    rows, held = [], {0.0: [], 0.2: []}
+    for frac in (0.0, 0.2):
+        for s in range(25):
+            true = [1.0, 2.0, -1.0]
+            est = list(np.array(true) + rng.normal(scale=0.3 if frac else 0.1, size=3))
+            bse = [0.1, 0.1, 0.1]
+            held[frac].extend(abs(e - t) <= 1.959963984540054 * b for e, t, b in zip(est, true, bse))
+            rows.append({"job_dir": f"{frac}/{s}", "status": "ok", "loss_label": "huber", "loss": "huber",
+                         "outliers": "vertical", "fraction": frac, "magnitude": 10.0, "seed": s, "coef_error": 0.0,
+                         "diverged": False, "coef": est[1:], "intercept": est[0], "bse": bse, "coef_true": true})
+    table = coverage_table(pd.DataFrame(rows))
+    assert list(table["fraction"]) == [0.0, 0.2] and list(table["n"]) == [25, 25]
+    assert list(table["intervals"]) == [75, 75]
+    for frac, row in zip((0.0, 0.2), table.itertuples()):
+        assert row.coverage == pytest.approx(np.mean(held[frac]))
+    assert table["coverage"].iloc[0] > 0.85 > table["coverage"].iloc[1]  # bias/noise beyond the SE: too narrow

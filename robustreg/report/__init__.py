@@ -10,6 +10,9 @@ writes, into the output folder:
   setting that varies;
 * ``coefficients.csv``: one row per fitted coefficient of every done job
   (job, term, estimate, reference, true value, standard error);
+* ``coverage.csv``: where the truth is known and the fits give standard
+  errors, the share of 95% intervals holding the true coefficient, per loss
+  x outlier kind x fraction;
 * ``summary.csv``: per loss x outlier kind x fraction (x other varying
   settings), over the jobs whose estimates are compared (not-converged jobs
   are only counted);
@@ -37,7 +40,15 @@ from .collect import NON_SETTING_COLUMNS, Collection, NoRecordsError, ReportErro
 from .figures import Skipped, draw_figures
 from .markdown import REPORT_JSON, render_report, report_json, write_index
 from .style import style_map
-from .tables import DATA_SETTINGS, add_history_metrics, paired_table, setting_columns, summary_table, varying
+from .tables import (
+    DATA_SETTINGS,
+    add_history_metrics,
+    coverage_table,
+    paired_table,
+    setting_columns,
+    summary_table,
+    varying,
+)
 from .verdicts import CLAIMS, RULES, Verdict, evaluate_claims
 
 __all__ = [
@@ -171,6 +182,9 @@ def write_tables(runs: pd.DataFrame, summary: pd.DataFrame, paired: pd.DataFrame
     out_dir.mkdir(parents=True, exist_ok=True)
     _csv(runs_for_csv(runs), out_dir / "runs.csv")
     _csv(coefficients_table(runs), out_dir / "coefficients.csv")
+    coverage = coverage_table(runs)
+    if len(coverage):
+        _csv(coverage, out_dir / "coverage.csv")
     _csv(summary, out_dir / "summary.csv")
     _csv(paired, out_dir / "paired.csv")
     write_histories(collection, out_dir / "histories.parquet")
@@ -238,7 +252,7 @@ def make_report(sweep_dir, out_dir=None, progress: bool = True, index_dir=None, 
         study=coll.study, counts=coll.counts(), runs=runs, summary=summary, paired=paired, verdicts=verdicts,
         figures=drawn, skipped=skipped, out_dir=out_dir, sweep_label=sweep_label,
         sweep_files=coll.sweep_files, unexpected=coll.unexpected, duplicates=coll.duplicates,
-        damaged=coll.damaged,
+        damaged=coll.damaged, coverage=coverage_table(runs),
     )
     atomic_write(out_dir / "report.md", text)
     atomic_write(out_dir / REPORT_JSON, report_json(coll.study, coll.counts(), verdicts))

@@ -271,7 +271,7 @@ def _not_converged_table(runs: pd.DataFrame) -> pd.DataFrame:
 def render_report(*, study: str, counts: dict, runs: pd.DataFrame, summary: pd.DataFrame,
                   paired: pd.DataFrame, verdicts: list, figures: list, skipped: list, out_dir: Path,
                   sweep_label: str, sweep_files: list, unexpected: list, duplicates: int,
-                  damaged: list = ()) -> str:
+                  damaged: list = (), coverage: pd.DataFrame | None = None) -> str:
     """The text of ``report.md``."""
     out_dir = Path(out_dir)
     lines = [f"# Study `{study}`", ""]
@@ -307,6 +307,14 @@ def render_report(*, study: str, counts: dict, runs: pd.DataFrame, summary: pd.D
                   "", *[f"- `{d}`" for d in damaged]]
     lines += ["", _grid(runs), ""]
 
+    if coverage is not None and len(coverage):
+        lines += ["## Interval coverage", "",
+                  "Where the truth is known (synthetic data) and the fits give standard errors: the share of "
+                  "95% normal intervals (estimate ± 1.96 standard errors) that hold the true coefficient, over "
+                  "the compared jobs of each group ([coverage.csv](coverage.csv)). Near 0.95, the estimator can "
+                  "be trusted to report its own uncertainty; far below, its intervals are too narrow or "
+                  "centred on a biased estimate.", "",
+                  markdown_table(coverage), ""]
     lines += ["## Claims", "",
               "Each verdict is computed from this study's records by the rule printed below the table.", "",
               "| claim | statement | verdict | evidence in this study |", "|---|---|---|---|"]

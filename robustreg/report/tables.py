@@ -446,3 +446,43 @@ def add_history_metrics(runs: pd.DataFrame, histories: pd.DataFrame) -> pd.DataF
     metrics = history_metrics(histories)
     out = runs.drop(columns=[c for c in metrics.columns if c in runs])
     return out.join(metrics, on="job_dir")
+
+
+# ---------------------------------------------------------------- coverage
+def coverage_table(runs: pd.DataFrame, confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """Interval coverage where the truth is known: per summary group, the share of intervals holding it.
+
+    Over the compared jobs (:func:`estimator_runs`) whose record holds standard
+    errors (``bse``) and the data-generating coefficients (``coef_true``:
+    synthetic data): each coefficient's normal interval ``estimate +- z *
+    std_error`` at ``confidence``.  Columns: the keys, ``n`` (jobs),
+    ``intervals`` (coefficients), ``coverage`` (all coefficients, intercept
+    included) and ``coverage_slopes``.  Empty when no job qualifies.
+    """
+    if not {"bse", "coef_true", "coef", "intercept"} <= set(runs.columns):
+        return pd.DataFrame()
+    done = estimator_runs(runs)
+    usable = [isinstance(b, list) and isinstance(t, list) and isinstance(c, list)
+              for b, t, c in zip(done["bse"], done["coef_true"], done["coef"])]
+    done = done[usable]
+    if not len(done):
+        return pd.DataFrame()
+    z = float(stats.norm.ppf(0.5 + confidence / 2))
+    keys = summary_keys(done)
+    out = []
+    for key, part in _group_frame(done, keys):
+        held, held_slopes = [], []
+        for coef, intercept, bse, true in zip(part["coef"], part["intercept"], part["bse"], part["coef_true"]):
+            est = np.array([intercept, *coef], dtype=float)
+            se = np.array([np.nan if b is None else b for b in bse], dtype=float)
+            truth = np.asarray(true, dtype=float)
+            ok = np.isfinite(se) & np.isfinite(est)
+            inside = np.abs(est - truth) <= z * se
+            held.extend(inside[ok])
+            held_slopes.extend(inside[1:][ok[1:]])
+        row = dict(zip(keys, key))
+        row.update(n=len(part), intervals=len(held),
+                   coverage=float(np.mean(held)) if held else math.nan,
+                   coverage_slopes=float(np.mean(held_slopes)) if held_slopes else math.nan)
+        out.append(row)
+    return pd.DataFrame(out).reset_index(drop=True)
