@@ -89,7 +89,7 @@ def main(cfg: DictConfig):
         if not multirun:
             print(f"error: {message}", file=sys.stderr)
             sys.exit(2)
-        record.atomic_write_json(job_path / record.FAILURE, record.failure_record(
+        record.write_failure(job_path, record.failure_record(
             cfg.get("name"), job_dir, hc.overrides.task, message, type(exc).__name__))
         raise
     try:
@@ -125,6 +125,17 @@ def study_override(args: list) -> list:
 
 
 MULTIRUN_FLAGS = ("-m", "--multirun")
+
+
+def _unmakeable(folder: Path) -> str | None:
+    """One line when ``folder`` cannot be made because a file stands in its way, else None."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if existing.is_dir():
+        return None
+    return (f"hydra.run.dir={str(folder)!r} cannot be made: {str(existing)!r} is a file; "
+            "allowed: a folder, or a path where one can be made (see ROBUSTREG_ROOT)")
 
 
 def preflight(args: list) -> str | None:
@@ -178,6 +189,9 @@ def preflight(args: list) -> str | None:
         return compose_error(exc)
     if cfg.hydra.mode == RunMode.MULTIRUN:
         return None
+    problem = _unmakeable(Path(str(cfg.hydra.run.dir)))
+    if problem:
+        return problem
     with open_dict(cfg):
         del cfg["hydra"]
     try:

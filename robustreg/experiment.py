@@ -46,11 +46,14 @@ from .study.record import (
     code_hash,
     data_digest,
     digest,
+    failure_record,
     history_bytes,
     job_lock,
     read_done,
     to_json,
+    write_failure,
 )
+from .study.errors import explain
 
 log = logging.getLogger(__name__)
 
@@ -261,6 +264,10 @@ def _fit_and_measure(spec: JobConf):
         "scale": getattr(estimator, "scale_", None),
         "start": getattr(estimator, "init_", None),
         "optimality": getattr(estimator, "optimality_", None),
+        # Standard errors, intercept first (robustreg.inference); None for reference
+        # solvers and where the fit's covariance is not defined (penalized, weighted, diverged).
+        "bse": (np.asarray(estimator.bse_, dtype=float)
+                if has_history and getattr(estimator, "cov_type_", None) is not None else None),
         "max_grad_norm": float(np.nanmax(grad)) if grad is not None else None,
         "final_grad_norm": float(grad[-1]) if grad is not None else None,
         "published": {k: np.asarray(v) for k, v in (ds.published or {}).items()},
@@ -330,13 +337,8 @@ def _run(spec: JobConf, job_path: Path, job_dir: str | None, config_digest: str)
         atomic_write_json(job_path / METRICS, record)
         return clean(record)
     except Exception as exc:
-        failure = {
-            **identity,
-            "status": "failed",
-            "error": f"{type(exc).__name__}: {exc}".splitlines()[0],
-            "error_type": type(exc).__name__,
-            "traceback": traceback.format_exc(),
-        }
-        (job_path / METRICS).unlink(missing_ok=True)
-        atomic_write_json(job_path / FAILURE, failure)
+        write_failure(job_path, failure_record(
+            spec.name, identity["job_dir"], None, explain(exc), type(exc).__name__,
+            **{k: v for k, v in identity.items() if k not in ("study", "job_dir", "schema_version")},
+            traceback=traceback.format_exc()))
         raise

@@ -171,7 +171,7 @@ def test_a_failed_job_leaves_the_others_complete_and_the_exit_non_zero(run_cli, 
     assert proc.returncode == 1
     assert "1 of 3 jobs failed" in proc.stderr
     # The line names the failed job's folder, where its failure.json lies.
-    assert f"  {sweep / 'dataset.n_features=0/dataset.n_train=60'}: ConfigError: dataset.n_features=0" in proc.stderr
+    assert f"  {sweep / 'dataset.n_features=0/dataset.n_train=60'}: dataset.n_features=0 is invalid; allowed:" in proc.stderr
     assert _records(sweep) == ["dataset.n_features=2/dataset.n_train=60", "dataset.n_features=3/dataset.n_train=60"]
     failure = json.loads((sweep / "dataset.n_features=0/dataset.n_train=60/failure.json").read_text())
     assert failure["status"] == "failed" and "dataset.n_features=0" in failure["error"]

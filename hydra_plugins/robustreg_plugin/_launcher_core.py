@@ -42,6 +42,7 @@ class JobRunner:
         self.parser = OverridesParser.create(config_loader=self.loader)
         self.cache: Dict[Tuple[str, ...], Tuple[bytes, DictConfig]] = {}
         self.parsed: Dict[str, Any] = {}
+        self.groups: Dict[str, set] = {}
         self.logging_ready = False
 
     def _parse(self, overrides: List[str]) -> List[Any]:
@@ -78,11 +79,18 @@ class JobRunner:
         except Exception as exc:  # the job's config could not be composed: the job fails, not the sweep
             return _job_return(overrides, JobStatus.FAILED, exc)
 
+    def _is_group(self, key: str) -> bool:
+        """Whether ``key`` names a config group (``loss``, ``hydra/launcher``), through the loader's public API."""
+        parent, _, name = key.rpartition("/")
+        if parent not in self.groups:
+            self.groups[parent] = set(self.loader.list_groups(parent))
+        return name in self.groups[parent]
+
     def _split(self, overrides: List[str]):
         """(parsed overrides, group-choice key, value overrides), or a None key when only Hydra's own path fits."""
         parsed = self._parse(overrides)
         simple = all(not o.is_hydra_override() and not o.is_sweep_override() and o.package is None for o in parsed)
-        groups = [o for o in parsed if simple and self.loader.repository.group_exists(o.key_or_group)]
+        groups = [o for o in parsed if simple and self._is_group(o.key_or_group)]
         values = [o for o in parsed if o not in groups]
         # Values the hydra node interpolates (the study name) change the paths: compose in full.
         if not simple or any(o.is_add() or o.is_delete() or o.is_force_add() or o.key_or_group == "name" for o in values):
@@ -109,6 +117,7 @@ class JobRunner:
             return self._run_hydra(idx, overrides)
         task_cfg = pickle.loads(base_task)
         _apply_values(values, task_cfg)
+        OmegaConf.set_readonly(h, False)  # HydraConfig.set_config froze it for the previous job
         conf = h.job.config.override_dirname
         with open_dict(h):
             h.overrides.task = [o.input_line for o in parsed]
@@ -118,7 +127,7 @@ class JobRunner:
             h.job.num = idx
             output_dir = os.path.abspath(os.path.join(str(h.sweep.dir), str(h.sweep.subdir)))
             h.runtime.output_dir = output_dir
-        HydraConfig.instance().cfg = hydra_cfg
+        HydraConfig.instance().set_config(hydra_cfg)
         if not self.logging_ready:
             configure_log(h.job_logging, h.verbose)
             self.logging_ready = True
@@ -128,6 +137,8 @@ class JobRunner:
         ret.working_dir = output_dir
         ret.task_name = JobRuntime.instance().get("name")
         ret.overrides = list(overrides)
+        ret.cfg = task_cfg
+        ret.hydra_cfg = hydra_cfg
         callbacks.on_job_start(config=task_cfg, task_function=self.task_function)
         try:
             ret.return_value = self.task_function(task_cfg)
@@ -137,6 +148,45 @@ class JobRunner:
             ret.status = JobStatus.FAILED
         callbacks.on_job_end(config=task_cfg, job_return=ret)
         return ret
+
+    def compose(self, idx: int, overrides: List[str]) -> Tuple[DictConfig, DictConfig]:
+        """A job's task config (no ``hydra`` node) and hydra config, composed as its run would compose them; nothing run.
+
+        The fast path's composition where the overrides allow it, else Hydra's
+        config loader in full.  ``hydra.runtime.output_dir`` holds the job's
+        folder (``hydra.sweep.dir`` / ``hydra.sweep.subdir``).  On the fast
+        path the hydra config is shared by the jobs of one set of group
+        choices: the next call overwrites it.  Raises what composition raises.
+        """
+        parsed, key, values = self._split(overrides)
+        if key is None:
+            full = self.loader.load_sweep_config(self.master, list(overrides))
+            with open_dict(full):
+                full.hydra.job.id = idx
+                full.hydra.job.num = idx
+            output_dir = os.path.abspath(os.path.join(str(full.hydra.sweep.dir), str(full.hydra.sweep.subdir)))
+            task_cfg = copy.deepcopy(full)
+            with read_write(task_cfg), open_dict(task_cfg):
+                del task_cfg["hydra"]
+            hydra_cfg = OmegaConf.masked_copy(full, "hydra")
+            OmegaConf.set_readonly(hydra_cfg.hydra, False)
+            with open_dict(hydra_cfg.hydra):
+                hydra_cfg.hydra.runtime.output_dir = output_dir
+            return task_cfg, hydra_cfg
+        base_task, hydra_cfg = self._base(key)
+        task_cfg = pickle.loads(base_task)
+        _apply_values(values, task_cfg)
+        h = hydra_cfg.hydra
+        OmegaConf.set_readonly(h, False)  # HydraConfig.set_config froze it for the previous job
+        conf = h.job.config.override_dirname
+        with open_dict(h):
+            h.overrides.task = [o.input_line for o in parsed]
+            h.job.override_dirname = override_dirname(
+                [o.input_line for o in parsed], list(conf.exclude_keys), conf.item_sep, conf.kv_sep, escape=False)
+            h.job.id = idx
+            h.job.num = idx
+            h.runtime.output_dir = os.path.abspath(os.path.join(str(h.sweep.dir), str(h.sweep.subdir)))
+        return task_cfg, hydra_cfg
 
     def _run_hydra(self, idx: int, overrides: List[str]) -> JobReturn:
         """Hydra's own path, for overrides the fast path does not cover."""
@@ -161,12 +211,14 @@ def _fast_path_holds(hydra_cfg: DictConfig) -> bool:
     ``hydra.job.chdir=true`` (run in the job's folder), an ``hydra.output_subdir``
     (``.hydra/*.yaml``, which ``--experimental-rerun`` reads) and any
     ``hydra/job_logging`` but robustreg's ``stdout`` (a ``<job>.log`` per job)
-    are Hydra's to honour: such jobs go through ``run_job`` as with Hydra's
-    basic launcher.
+    are Hydra's to honour, as are ``hydra.job.env_set`` (environment variables
+    set for the job) and ``hydra.callbacks`` (which receive the whole config):
+    such jobs go through ``run_job`` as with Hydra's basic launcher.
     """
     h = hydra_cfg.hydra
     logging_choice = OmegaConf.select(h, "runtime.choices.hydra/job_logging", default=None)
-    return not h.job.chdir and h.output_subdir is None and logging_choice == "stdout"
+    return (not h.job.chdir and h.output_subdir is None and logging_choice == "stdout"
+            and not h.job.env_set and not h.callbacks)
 
 
 def _apply_values(values, cfg: DictConfig) -> None:
@@ -205,6 +257,9 @@ def _worker_init(parent: int) -> None:
     _die_with_parent(parent)
     # Ctrl-C reaches the whole process group: the launching process stops the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The sweep's own SIGTERM handler is inherited through the fork: a worker
+    # sent SIGTERM dies as if killed (its job fails), it does not end the sweep.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # Jobs run side by side: one BLAS thread each.
     _WORKER["limits"] = threadpool_limits(limits=1, user_api="blas")
 
@@ -304,31 +359,39 @@ class _Parallel:
         init = (os.getpid(),)
         with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context, initializer=_worker_init,
                                  initargs=init) as pool:
-            futures: Dict[Any, Tuple[int, List[str]]] = {}
-            while (queue or futures) and not lost:
-                while queue and len(futures) < window and not lost and not self.stopped:
-                    idx, overrides = queue.pop(0)
-                    try:
-                        futures[pool.submit(_run_in_worker, idx, overrides)] = (idx, overrides)
-                    except BrokenProcessPool:  # a worker died since the last wait
-                        lost.append((idx, overrides))
-                if not futures:
-                    break
-                done, _ = wait(futures, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    idx, overrides = futures.pop(fut)
-                    try:
-                        results[idx] = self._note(fut.result())
-                    except BrokenProcessPool:
-                        lost.append((idx, overrides))
-                        continue
-                    except Exception as exc:  # the job could not be sent or returned
-                        results[idx] = self._note(_failed(idx, overrides, f"{type(exc).__name__}: {exc}"))
-                    self._progress(len(results), total)
-            lost.extend(futures.values())
+            try:
+                futures: Dict[Any, Tuple[int, List[str]]] = {}
+                while (queue or futures) and not lost:
+                    while queue and len(futures) < window and not lost and not self.stopped:
+                        idx, overrides = queue.pop(0)
+                        try:
+                            futures[pool.submit(_run_in_worker, idx, overrides)] = (idx, overrides)
+                        except BrokenProcessPool:  # a worker died since the last wait
+                            lost.append((idx, overrides))
+                    if not futures:
+                        break
+                    done, _ = wait(futures, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        idx, overrides = futures.pop(fut)
+                        try:
+                            results[idx] = self._note(fut.result())
+                        except BrokenProcessPool:
+                            lost.append((idx, overrides))
+                            continue
+                        except Exception as exc:  # the job could not be sent or returned
+                            results[idx] = self._note(_failed(idx, overrides, f"{type(exc).__name__}: {exc}"))
+                        self._progress(len(results), total)
+                lost.extend(futures.values())
+            except BaseException:
+                # Ctrl-C or SIGTERM: the workers go now, before the pool waits for their jobs.
+                _kill_workers()
+                raise
         # A worker died and took the jobs in flight with it.  Each is run
         # again alone, so that only the one that kills its worker fails.
         for idx, overrides in sorted(lost):
+            if self.stopped:  # fail_fast: a job failed, start no other
+                results[idx] = _not_run(idx, overrides)
+                continue
             results[idx] = self._note(self._run_alone(context, idx, overrides))
             self._progress(len(results), total)
 
@@ -339,6 +402,9 @@ class _Parallel:
                 return pool.submit(_run_in_worker, idx, overrides).result()
             except BrokenProcessPool:
                 return _failed(idx, overrides, "its worker process died (killed, or out of memory)")
+            except BaseException:
+                _kill_workers()  # before the pool waits for the job
+                raise
 
 
 def _failed(idx: int, overrides: List[str], message: str) -> JobReturn:

@@ -8,13 +8,12 @@ import itertools
 import logging
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
-from hydra.core.utils import JobStatus
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -123,7 +122,6 @@ class SweepRun:
         self.hydra_context = sweeper.hydra_context
         self.config: Optional[DictConfig] = sweeper.config
         self.launcher = sweeper.launcher
-        self._started = 0.0
 
     def expand(self, arguments: List[str], parser: OverridesParser) -> List[List[str]]:
         """Every job's overrides: each grid's product, command-line values taking precedence."""
@@ -144,6 +142,11 @@ class SweepRun:
         assert self.config is not None and self.launcher is not None and self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         try:
+            swept = [o.input_line for o in parser.parse_overrides(list(arguments))
+                     if o.key_or_group == "name" and o.is_sweep_override()]
+            if swept:
+                raise ValueError(f"{swept[0]} sweeps the study name; allowed: one name per sweep "
+                                 "(a study is one sweep folder): run one sweep per name")
             jobs = self.expand(arguments, parser)
             study = record.check_study_name(self.config.get("name", None))
             sweep_dir = Path(self.config.hydra.sweep.dir)
@@ -171,7 +174,9 @@ class SweepRun:
         record.atomic_write(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))
         log.info("sweep of %d jobs into %s", len(jobs), sweep_dir)
 
-        self._started = time.time()
+        # What each job folder held before: a record written since is the job's own.
+        before = {d: (record.stamp(sweep_dir / d / record.METRICS), record.stamp(sweep_dir / d / record.FAILURE))
+                  for d in dirs if d is not None}
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
         if self.fail_fast and hasattr(self.launcher, "fail_fast"):
             self.launcher.fail_fast = True  # robustreg's launcher stops within a batch too
@@ -181,9 +186,8 @@ class SweepRun:
             for batch in batches:
                 if self.fail_fast and any(r.status == JobStatus.FAILED for r in returns):
                     break
-                results = self.launcher.launch(batch, initial_job_idx=initial_job_idx)
+                returns.extend(self._launch(batch, initial_job_idx))
                 initial_job_idx += len(batch)
-                returns.extend(results)
         except KeyboardInterrupt as exc:
             done = sum((sweep_dir / d / record.METRICS).is_file() for d in dirs if d is not None)
             print(f"interrupted: {done} of {len(jobs)} jobs have a record in {sweep_dir}; "
@@ -200,7 +204,8 @@ class SweepRun:
                 # The job's folder (its failure.json), not the working directory the job ran in.
                 where = str(sweep_dir / dirs[index]) if dirs[index] is not None else _output_dir(r)
                 if dirs[index] is not None:
-                    self._record_failure(sweep_dir, dirs[index], study, jobs[index], message, exc)
+                    self._record_failure(sweep_dir, dirs[index], study, jobs[index], message, exc,
+                                         before[dirs[index]])
                 failed.append((where, jobs[index], message))
         not_run = len(jobs) - sum(r.status in (JobStatus.COMPLETED, JobStatus.FAILED) for r in returns)
         if failed:
@@ -215,20 +220,47 @@ class SweepRun:
         print(f"all {len(jobs)} jobs done: {sweep_dir}", flush=True)
         return [returns]
 
-    def _record_failure(self, sweep_dir: Path, job_dir: str, study, overrides, message: str, exc) -> None:
+    def _launch(self, batch: List[List[str]], initial_job_idx: int) -> List[Any]:
+        """The launcher's returns for ``batch``; a launcher that composes every job first is given them one by one.
+
+        Hydra's basic and joblib launchers compose each job's config before
+        running any, so one job that does not compose (``loss=hubr`` in a
+        list) ends the whole batch.  Then each job is launched alone, and the
+        one that does not compose fails by itself, with its record.
+        """
+        try:
+            return list(self.launcher.launch(batch, initial_job_idx=initial_job_idx))
+        except (HydraException, OmegaConfBaseException):
+            if len(batch) == 1:
+                raise
+        out = []
+        for k, job in enumerate(batch):
+            try:
+                out.extend(self.launcher.launch([job], initial_job_idx=initial_job_idx + k))
+            except (HydraException, OmegaConfBaseException) as exc:
+                ret = JobReturn()
+                ret.overrides = list(job)
+                ret.status = JobStatus.FAILED
+                ret.return_value = exc
+                out.append(ret)
+        return out
+
+    def _record_failure(self, sweep_dir: Path, job_dir: str, study, overrides, message: str, exc, before) -> None:
         """A failed job's folder holds its ``failure.json``: written here when the job could not write it.
 
         A job whose config did not compose, or whose worker died, never reached
-        its own writer.  A ``metrics.json`` left there by an earlier run is
-        stale (a current one would have been skipped, not failed): it goes.
+        its own writer.  Under the job's lock (a second sweep may be running
+        it), and only when neither record file changed since this sweep began:
+        a record written since is the job's own (its failure with the
+        traceback, or a ``metrics.json`` it finished before its process died).
         """
         folder = sweep_dir / job_dir
-        failure = folder / record.FAILURE
-        if failure.is_file() and failure.stat().st_mtime >= self._started:
-            return  # the job wrote its own, with its traceback
-        (folder / record.METRICS).unlink(missing_ok=True)
-        record.atomic_write_json(failure, record.failure_record(
-            study, job_dir, overrides, message, type(exc).__name__ if exc is not None else "unknown"))
+        with record.job_lock(folder):
+            now = (record.stamp(folder / record.METRICS), record.stamp(folder / record.FAILURE))
+            if any(n is not None and n != b for n, b in zip(now, before)):
+                return
+            record.write_failure(folder, record.failure_record(
+                study, job_dir, overrides, message, type(exc).__name__ if exc is not None else "unknown"))
 
 
 def _exception(result) -> Optional[BaseException]:
@@ -251,8 +283,8 @@ def _exception(result) -> Optional[BaseException]:
 def _one_line(exc) -> str:
     if exc is None:
         return "unknown error"
-    if isinstance(exc, (HydraException, OmegaConfBaseException)):
-        from robustreg.study.errors import compose_error
+    from robustreg.study.errors import compose_error, explain
 
+    if isinstance(exc, (HydraException, OmegaConfBaseException)):
         return compose_error(exc)
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return explain(exc)

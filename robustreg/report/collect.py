@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..losses import LOSSES, get_loss
-from ..study.record import FAILURE, HISTORY, METRICS, SWEEP, atomic_write
+from ..study.record import FAILURE, HISTORY, METRICS, SWEEP, atomic_write, digest
 from ..study.record import read_json as _read_json
 
 __all__ = [
@@ -485,6 +485,11 @@ def _normalize_history(table):
     return pa.Table.from_arrays(cols, schema=_history_schema())
 
 
+#: Where the history scan leaves the SHA-256 of each file it read, beside the damaged ones
+#: (no job folder is named with a NUL).
+_DIGESTS = "\0digests"
+
+
 def _read_history_chunk(sweep_dir: str, folders: list, damaged: dict):
     """Histories of a run of folders: (one Arrow table, rows per folder).
 
@@ -504,6 +509,8 @@ def _read_history_chunk(sweep_dir: str, folders: list, damaged: dict):
         except (OSError, pa.ArrowException) as exc:
             damaged[rel] = f"{rel}/{HISTORY}: cannot be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
             table = _history_schema().empty_table()
+        else:
+            damaged.setdefault(_DIGESTS, {})[rel] = digest(data)
         if table.schema != _history_schema():
             table = _normalize_history(table)
         tables.append(table)
@@ -698,10 +705,15 @@ def collect(sweep_dir, progress: bool = True, consolidated=None) -> Collection:
         scan = pool.submit(_histories, str(sweep_dir), history_folders, hist_damaged, consolidated)
         rows, duplicates = _read_records(sweep_dir, metric_dirs, failure_dirs, wrap, damaged)
         table, lengths, keys = scan.result()
+    digests = hist_damaged.pop(_DIGESTS, {})
     for rel, row in ((r["job_dir"], r) for r in rows):
-        # A done record lists the files it wrote: one that is gone leaves the record incomplete.
-        if row.get("status") != "failed" and HISTORY in (row.get("_files") or ()) and rel not in history_dirs:
+        # A done record lists the files it wrote: one that is gone, or whose
+        # content is not what was written, leaves the record incomplete.
+        listed = (row.get("_files") or {}).get(HISTORY) if row.get("status") != "failed" else None
+        if listed is not None and rel not in history_dirs:
             damaged.setdefault(rel, f"{rel}/{HISTORY}: missing (listed in {METRICS})")
+        elif listed is not None and rel in digests and digests[rel] != listed:
+            damaged.setdefault(rel, f"{rel}/{HISTORY}: damaged (its SHA-256 differs from the one in {METRICS})")
     for rel, line in hist_damaged.items():
         damaged.setdefault(rel, line)
     histories = _finish_histories(history_folders, table, lengths)

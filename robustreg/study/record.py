@@ -220,12 +220,22 @@ def _source_digest(text: str) -> str:
 
 
 def code_files() -> list:
-    """The files whose content a record depends on: the library but its report, the Hydra plugin, the entry point."""
+    """The files whose content a record depends on: the library but its report, robustreg's Hydra plugin, the entry point.
+
+    ``experiments/run.py`` is there in a checkout (an editable install); an
+    installed wheel has none.
+    """
     package = Path(__file__).resolve().parents[1]
     project = package.parent
     files = [p for p in package.rglob("*")
              if p.suffix in (".py", ".csv") and "__pycache__" not in p.parts and "report" not in p.relative_to(package).parts]
-    files += sorted((project / "hydra_plugins").rglob("*.py"))
+    # robustreg's own Hydra plugin (not the other plugins of an installed environment).
+    import importlib.util
+
+    spec = importlib.util.find_spec("hydra_plugins.robustreg_plugin")
+    if spec is not None and spec.submodule_search_locations:
+        for folder in spec.submodule_search_locations:
+            files += sorted(Path(folder).glob("*.py"))
     run = project / "experiments" / "run.py"
     if run.is_file():
         files.append(run)
@@ -274,19 +284,15 @@ def escape_part(text: str) -> str:
 
     ``/``, ``\\`` and ``%`` are percent-encoded, so a value never adds a folder
     level or climbs out with ``..``; a part longer than 200 bytes keeps its
-    first 150 characters and ends with ``~`` and 16 hex digits of its SHA-256.
+    first 150 bytes and ends with ``~`` and 16 hex digits of its SHA-256.
     """
     out = "".join(_ESCAPE.get(c, c) for c in text)
     if out in (".", ".."):
         out = out.replace(".", "%2E")
     if len(out.encode()) > _MAX_PART:
-        out = out[:150] + "~" + digest(text.encode())[:16]
+        # Cut by bytes (a character may take several), never inside one.
+        out = out.encode()[:150].decode(errors="ignore") + "~" + digest(text.encode())[:16]
     return out
-
-
-def job_folder(items, item_sep: str = "/") -> str:
-    """A job's folder, relative to its sweep folder, from its sorted ``key=value`` override items."""
-    return item_sep.join(escape_part(i) for i in items)
 
 
 def inside(path, folder) -> bool:
@@ -305,6 +311,27 @@ def check_study_name(name) -> str:
 
 
 def failure_record(study, job_dir, overrides, message: str, error_type: str, **extra) -> dict:
-    """The ``failure.json`` of a job that did not run to its end (written by whoever saw it fail)."""
+    """The ``failure.json`` of a job that did not run to its end (written by whoever saw it fail).
+
+    ``extra`` adds what the writer knows besides: the job's identifying inputs
+    and traceback when the job itself failed.
+    """
     return {"schema_version": SCHEMA_VERSION, "study": study, "job_dir": job_dir, "status": "failed",
-            "overrides": list(overrides), "error": message, "error_type": error_type, **extra}
+            "overrides": list(overrides) if overrides is not None else None, "error": message,
+            "error_type": error_type, **extra}
+
+
+def write_failure(job_path, failure: dict) -> None:
+    """Make ``failure.json`` the job's record: an older ``metrics.json`` is removed first, so the two never coexist."""
+    job_path = Path(job_path)
+    (job_path / METRICS).unlink(missing_ok=True)
+    atomic_write_json(job_path / FAILURE, failure)
+
+
+def stamp(path):
+    """What identifies one version of a file (modification time in ns, inode, size), or None when it is absent."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_ino, st.st_size)
