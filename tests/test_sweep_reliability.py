@@ -315,6 +315,7 @@ def test_every_file_a_sweep_and_its_report_write_follows_the_umask(tmp_path, uma
         (["-m", "loss=huber,l1", "loss.delta=2"], "loss.delta is not a setting; allowed: name"),
         (["-m", "outliers.fraction=[0.1", "seed=0,1"], "an override does not parse"),
         (["-m", "seed=0,1", "name=.."], "name='..' is invalid; allowed: a plain folder name"),
+        (["-m", "name=ok,../../esc"], "sweeps the study name; allowed: one name per sweep"),
         (["-m", "hydra/launcher=nope", "seed=0,1"], "hydra/launcher=nope is invalid; allowed: one of basic,"),
     ],
 )
@@ -387,3 +388,50 @@ def test_a_value_bad_only_for_its_data_fails_its_job_with_a_line_naming_the_sett
     assert bad in str(failure.parent)
     error = json.loads(failure.read_text())["error"]
     assert message in error and "infinity" not in error
+
+
+
+def test_a_single_run_whose_results_root_is_a_file_is_one_line(run_cli, tmp_path):
+    root = tmp_path / "afile"
+    root.write_text("not a folder")
+    proc = run_cli(*SMALL, root=root)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    [line] = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    assert line.startswith("error: hydra.run.dir=") and "is a file" in line
+
+
+def test_hydras_basic_launcher_fails_a_job_that_does_not_compose_alone(run_cli, tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = run_cli("-m", "loss=huber,hubr,l1", *SMALL, "hydra/launcher=basic", f"hydra.sweep.dir={sweep}")
+    assert proc.returncode == 1 and "1 of 3 jobs failed" in proc.stderr and "Traceback" not in proc.stderr
+    assert _records(sweep) == ["dataset.n_train=60/loss=huber", "dataset.n_train=60/loss=l1"]
+    failure = json.loads((sweep / "dataset.n_train=60/loss=hubr/failure.json").read_text())
+    assert failure["error"].startswith("loss=hubr is invalid; allowed: one of")
+
+
+def test_sigterm_to_one_worker_fails_its_job_not_the_sweep(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = _start(tmp_path, "-m", "seed=range(8)", *SMALL, "hydra.launcher.n_jobs=2",
+                  "+hydra.callbacks.slow._target_=killer.Slow", "+hydra.callbacks.slow.seconds=1.0",
+                  f"hydra.sweep.dir={sweep}")
+    assert _wait_for(lambda: len(_children(proc.pid)) == 2, timeout=120)
+    time.sleep(0.3)
+    os.kill(_children(proc.pid)[0], signal.SIGTERM)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode in (0, 1) and "interrupted" not in err and "Traceback" not in err, err
+    jobs = _manifest_dirs(sweep)
+    assert all((sweep / d / "metrics.json").is_file() or (sweep / d / "failure.json").is_file() for d in jobs)
+
+
+def test_an_interrupt_does_not_wait_for_the_running_jobs(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = _start(tmp_path, "-m", "seed=range(8)", *SMALL, "hydra.launcher.n_jobs=2",
+                  "+hydra.callbacks.slow._target_=killer.Slow", "+hydra.callbacks.slow.seconds=20",
+                  f"hydra.sweep.dir={sweep}")
+    assert _wait_for(lambda: len(_children(proc.pid)) == 2, timeout=120)
+    time.sleep(1.0)
+    t0 = time.monotonic()
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130 and time.monotonic() - t0 < 10
+    assert not list(sweep.rglob("metrics.json"))  # the 20 s jobs were stopped, not waited for
