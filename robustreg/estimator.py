@@ -53,6 +53,9 @@ from threadpoolctl import ThreadpoolController
 from . import _solver, robust_start
 from ._fit import _Fit, _standardized
 from ._gd import Design
+from .inference import conf_int as _conf_int
+from .inference import fit_inference as _fit_inference
+from .inference import summarize as _summarize
 from .losses import LOSSES, Loss, get_loss
 
 __all__ = ["GDRegressor"]
@@ -286,6 +289,28 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         the preconditioned step in standardized units (not a gradient norm)
         and the step's scale (1 for a fixed preconditioner); the stages of a
         fit (scale fixed point, continuation) follow one another.
+    bse_ : ndarray of shape (n_features + 1,)
+        Standard errors, **intercept first** (``[intercept, *coef_]``; the
+        intercept's is NaN with ``fit_intercept=False``), the root diagonal
+        of ``cov_params_``.  NaN where not defined, with the reason in
+        ``inference_note_``.  See :mod:`robustreg.inference`.
+    cov_params_ : ndarray of shape (n_features + 1, n_features + 1)
+        Covariance of ``[intercept, *coef_]``: Huber's sandwich with the
+        small-sample correction of statsmodels' ``RLM`` (``cov="H1"``) for
+        an M-estimate at the MAD (or a fixed) scale; ``robustbase::lmrob``'s
+        ``.vcov.avar1`` for the MM-estimator (``scale="s"``); least squares'
+        for L2; statsmodels' ``QuantReg`` kernel estimate for L1.  All NaN
+        for a penalized fit (``alpha > 0``), with ``sample_weight``, or for a
+        diverged fit.
+    cov_type_ : {"H1", "avar1", "OLS", "QuantReg"} or None
+        Which covariance ``cov_params_`` is (None: not defined).
+    inference_note_ : str
+        Why ``bse_`` is NaN, or that the fit is not certified
+        (``converged_=False``: the numbers are at its last iterate); empty
+        otherwise.
+    n_downweighted_ : int or None
+        Rows whose IRLS weight ``loss.weights(r / scale_)`` is below its
+        value at zero residual (None for L1).
     """
 
     _parameter_constraints: dict = {
@@ -572,6 +597,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
             self.history_ = pd.DataFrame(cols)
         else:
             self.history_ = None
+        self._set_inference(X, y, sw, loss, scale, r0)
         name = loss.name or repr(loss)
         if res.diverged:
             warnings.warn(
@@ -606,6 +632,52 @@ class GDRegressor(RegressorMixin, BaseEstimator):
                 scale = "s" if loss.redescending else "mad"
         return init, scale
 
+
+    # -------------------------------------------------------------- inference
+    def _set_inference(self, X, y, sw, loss, scale, r0):
+        """Standard errors at the fit (:func:`robustreg.inference.fit_inference`); ``r0``: the start's residuals."""
+        inf = _fit_inference(self, X, y, sw, loss, scale, r0)
+        self._inference = inf
+        self.cov_params_ = inf.cov
+        self.bse_ = inf.bse
+        self.cov_type_ = inf.cov_type
+        self.inference_note_ = inf.note
+        self.n_downweighted_ = inf.n_downweighted
+
+    def conf_int(self, alpha=0.05):
+        """Normal confidence intervals of ``[intercept, *coef_]``, as statsmodels' ``RLMResults.conf_int``.
+
+        Parameters
+        ----------
+        alpha : float in (0, 1), default=0.05
+            ``1 - alpha`` is the coverage.
+
+        Returns
+        -------
+        ndarray of shape (n_features + 1, 2)
+            Rows intercept first, then ``coef_`` in order; columns lower,
+            upper: ``estimate -+ z_{1 - alpha/2} * bse_``.  NaN where
+            ``bse_`` is (and the intercept's row with ``fit_intercept=False``).
+        """
+        check_is_fitted(self)
+        params = np.r_[self.intercept_ if self.fit_intercept else np.nan, self.coef_]
+        return _conf_int(params, self.bse_, alpha)
+
+    def summary(self, alpha=0.05):
+        """The coefficient table with standard errors, z, p-values and intervals, and the fit's scale.
+
+        Returns
+        -------
+        robustreg.inference.InferenceSummary
+            ``print(model.summary())`` shows, as statsmodels' summaries do,
+            the covariance used, the scale, the rows down-weighted (and
+            rejected), whether the fit is certified (``converged_``), and the
+            table; ``.table`` is that table as a pandas DataFrame with
+            columns ``term, coef, std_err, z, p_value, ci_low, ci_high``
+            (intercept first); ``.info`` the header's values.
+        """
+        check_is_fitted(self)
+        return _summarize(self, alpha)
 
     def predict(self, X):
         """Predict ``X @ coef_ + intercept_``."""
