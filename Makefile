@@ -22,7 +22,7 @@ STUDY ?= smoke
 LIBRARY := $(shell find robustreg hydra_plugins -name '*.py' -o -name '*.csv') pyproject.toml \
 	$(wildcard conf/*.yaml conf/*/*.yaml conf/hydra/*/*.yaml) experiments/run.py
 
-.PHONY: help install test bench clean sweep report reproduce
+.PHONY: help install test test-slurm bench clean sweep report reproduce
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -38,6 +38,10 @@ install: $(INSTALLED) ## Create .venv and install the project with its dev extra
 
 test: $(INSTALLED) ## Run the test suite
 	$(PY) -m pytest
+
+# Starts a one-node SLURM cluster (tests/cluster/start-slurm.sh: root, Debian packages) and stops it after.
+test-slurm: $(INSTALLED) ## Run the SLURM launcher's tests on a one-node cluster started here (root; about 2 minutes)
+	ROBUSTREG_SLURM=1 $(PY) -m pytest tests/test_slurm.py
 
 bench: $(INSTALLED) ## Print the speed benchmarks (ratios measured side by side)
 	$(PY) experiments/bench.py
