@@ -109,24 +109,11 @@ class JobRunner:
 
     def _run(self, idx: int, overrides: List[str]) -> JobReturn:
         parsed, key, values = self._split(overrides)
-        if key is None:
+        if key is None or not _fast_path_holds(self._base(key)[1]):
             return self._run_hydra(idx, overrides)
-        base_task, hydra_cfg = self._base(key)
+        task_cfg, hydra_cfg = self._fast(idx, parsed, key, values)
         h = hydra_cfg.hydra
-        if not _fast_path_holds(hydra_cfg):
-            return self._run_hydra(idx, overrides)
-        task_cfg = pickle.loads(base_task)
-        _apply_values(values, task_cfg)
-        OmegaConf.set_readonly(h, False)  # HydraConfig.set_config froze it for the previous job
-        conf = h.job.config.override_dirname
-        with open_dict(h):
-            h.overrides.task = [o.input_line for o in parsed]
-            h.job.override_dirname = override_dirname(
-                [o.input_line for o in parsed], list(conf.exclude_keys), conf.item_sep, conf.kv_sep, escape=False)
-            h.job.id = idx
-            h.job.num = idx
-            output_dir = os.path.abspath(os.path.join(str(h.sweep.dir), str(h.sweep.subdir)))
-            h.runtime.output_dir = output_dir
+        output_dir = str(h.runtime.output_dir)
         HydraConfig.instance().set_config(hydra_cfg)
         if not self.logging_ready:
             configure_log(h.job_logging, h.verbose)
@@ -148,6 +135,23 @@ class JobRunner:
             ret.status = JobStatus.FAILED
         callbacks.on_job_end(config=task_cfg, job_return=ret)
         return ret
+
+    def _fast(self, idx: int, parsed, key, values) -> Tuple[DictConfig, DictConfig]:
+        """The fast path's composition: the base of these group choices, the job's values, Hydra's job fields."""
+        base_task, hydra_cfg = self._base(key)
+        task_cfg = pickle.loads(base_task)
+        _apply_values(values, task_cfg)
+        h = hydra_cfg.hydra
+        OmegaConf.set_readonly(h, False)  # HydraConfig.set_config froze it for the previous job
+        conf = h.job.config.override_dirname
+        with open_dict(h):
+            h.overrides.task = [o.input_line for o in parsed]
+            h.job.override_dirname = override_dirname(
+                [o.input_line for o in parsed], list(conf.exclude_keys), conf.item_sep, conf.kv_sep, escape=False)
+            h.job.id = idx
+            h.job.num = idx
+            h.runtime.output_dir = os.path.abspath(os.path.join(str(h.sweep.dir), str(h.sweep.subdir)))
+        return task_cfg, hydra_cfg
 
     def compose(self, idx: int, overrides: List[str]) -> Tuple[DictConfig, DictConfig]:
         """A job's task config (no ``hydra`` node) and hydra config, composed as its run would compose them; nothing run.
@@ -173,20 +177,7 @@ class JobRunner:
             with open_dict(hydra_cfg.hydra):
                 hydra_cfg.hydra.runtime.output_dir = output_dir
             return task_cfg, hydra_cfg
-        base_task, hydra_cfg = self._base(key)
-        task_cfg = pickle.loads(base_task)
-        _apply_values(values, task_cfg)
-        h = hydra_cfg.hydra
-        OmegaConf.set_readonly(h, False)  # HydraConfig.set_config froze it for the previous job
-        conf = h.job.config.override_dirname
-        with open_dict(h):
-            h.overrides.task = [o.input_line for o in parsed]
-            h.job.override_dirname = override_dirname(
-                [o.input_line for o in parsed], list(conf.exclude_keys), conf.item_sep, conf.kv_sep, escape=False)
-            h.job.id = idx
-            h.job.num = idx
-            h.runtime.output_dir = os.path.abspath(os.path.join(str(h.sweep.dir), str(h.sweep.subdir)))
-        return task_cfg, hydra_cfg
+        return self._fast(idx, parsed, key, values)
 
     def _run_hydra(self, idx: int, overrides: List[str]) -> JobReturn:
         """Hydra's own path, for overrides the fast path does not cover."""
