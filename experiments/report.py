@@ -2,6 +2,7 @@
 
     python experiments/report.py results/runs/contamination --out results/contamination
     python experiments/report.py results/runs/contamination --out results/contamination --index results
+    python experiments/report.py results/runs/contamination --mlflow sqlite:///results/runs/mlflow.db
 
 A plain command-line program: it reads records and composes no config.  The
 sweep folder is only read.  A folder without job records, or an output
@@ -31,11 +32,53 @@ def _parser() -> argparse.ArgumentParser:
                    help="afterwards, rewrite RESULTS_DIR/README.md, the index of study reports")
     p.add_argument("--no-figures", action="store_true", help="write the tables and report.md only")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--mlflow", default=None, metavar="URI",
+                   help="instead of the report, log the sweep's job records to the MLflow store URI "
+                        "(sqlite:///PATH, http://HOST:PORT, or an SQLite file's path), one run per job; "
+                        "jobs logged already are left (needs: pip install 'robustreg[mlflow]')")
     return p
+
+
+def _to_mlflow(args) -> int:
+    """``--mlflow URI``: the sweep folder's job records into MLflow (robustreg.study.tracking), no report."""
+    from robustreg.study.tracking import TrackingError, log_sweep, normalize_uri
+
+    uri = normalize_uri(args.mlflow)
+    bar = None
+
+    def progress(k, total):
+        nonlocal bar
+        if bar is None:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=total, leave=False, unit="job", desc="mlflow", mininterval=0.5, disable=total < 50)
+        bar.update(1)
+
+    try:
+        done = log_sweep(args.sweep, uri, progress=None if args.no_progress else progress)
+    except TrackingError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # the store failed midway: the jobs logged stay, the next import goes on from them
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"error: mlflow: {type(exc).__name__}: {first}; run the same command again to go on", file=sys.stderr)
+        return 1
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"mlflow: {len(done.logged)} job(s) logged, {len(done.already)} logged already, "
+          f"{len(done.skipped)} skipped, {len(done.damaged)} damaged: {uri}")
+    for line in done.skipped:
+        print(f"  skipped: {line}")
+    for line in done.damaged:
+        print(f"error: damaged record, not logged: {line}", file=sys.stderr)
+    return 1 if done.damaged else 0
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    if args.mlflow is not None:
+        return _to_mlflow(args)
     try:
         report = make_report(args.sweep, args.out, progress=not args.no_progress, index_dir=args.index,
                              figures=not args.no_figures)

@@ -99,6 +99,7 @@ def test_the_code_hash_covers_the_plugin_the_entry_point_and_library_versions(mo
     assert "experiments/run.py" in files
     assert "robustreg/estimator.py" in files and "robustreg/study/record.py" in files
     assert not any(f.startswith("robustreg/report/") for f in files)  # the report does not make records
+    assert "robustreg/study/tracking.py" not in files and "robustreg/study/cli.py" not in files
     before = record.code_hash()
     versions = record._versions()
     assert versions["scikit-learn"] and versions["numpy"]

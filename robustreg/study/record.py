@@ -227,8 +227,11 @@ def code_files() -> list:
     """
     package = Path(__file__).resolve().parents[1]
     project = package.parent
+    # What reads records or wraps the entry points does not shape them.
+    readers = {"report", "tracking.py", "cli.py"}
     files = [p for p in package.rglob("*")
-             if p.suffix in (".py", ".csv") and "__pycache__" not in p.parts and "report" not in p.relative_to(package).parts]
+             if p.suffix in (".py", ".csv") and "__pycache__" not in p.parts
+             and not readers & set(p.relative_to(package).parts)]
     # robustreg's own Hydra plugin (not the other plugins of an installed environment).
     import importlib.util
 
