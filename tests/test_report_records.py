@@ -324,4 +324,4 @@ def test_runs_csv_has_a_column_per_varying_setting_and_coefficients_go_long(tmp_
     for name, rec in jobs.items():
         mine = coefs[coefs["job_dir"] == name]
         np.testing.assert_allclose(mine["estimate"], [rec["intercept"], *rec["coef"]])
-        assert list(mine["term"]) == ["intercept"] + [f"x{j}" for j in range(1, len(rec["coef"]) + 1)]
+        assert list(mine["term"]) == ["intercept"] + [f"x{j}" for j in range(len(rec["coef"]))]

@@ -36,7 +36,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..study.record import atomic_write
-from .collect import NON_SETTING_COLUMNS, Collection, NoRecordsError, ReportError, collect, write_histories
+from .collect import NON_SETTING_COLUMNS, Collection, NoRecordsError, ReportError, collect, done_runs, write_histories
 from .figures import Skipped, draw_figures
 from .markdown import REPORT_JSON, render_report, report_json, write_index
 from .style import style_map
@@ -149,13 +149,13 @@ def runs_for_csv(runs: pd.DataFrame) -> pd.DataFrame:
 def coefficients_table(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per fitted coefficient of every done job: ``job_dir, term, estimate, reference, true, std_error``.
 
-    ``term`` is ``intercept``, then ``x1`` ... ``xp`` in the design's column
+    ``term`` is ``intercept``, then ``x0`` ... ``x{p-1}`` in the design's column
     order; ``reference`` is the job's reference coefficient (the truth, or a
     published fit), ``true`` the data-generating one where it is known, and
     ``std_error`` the fit's standard error where the record holds one.
     """
     rows = []
-    done = runs[runs["status"].isin(("ok", "not_converged", "diverged"))] if "status" in runs else runs
+    done = done_runs(runs)
     for job, coef, intercept, ref, true, bse in zip(
             done["job_dir"], done["coef"], done["intercept"], done.get("coef_reference", [None] * len(done)),
             done.get("coef_true", [None] * len(done)), done.get("bse", [None] * len(done))):
@@ -165,7 +165,7 @@ def coefficients_table(runs: pd.DataFrame) -> pd.DataFrame:
         for j, est in enumerate(estimates):
             rows.append({
                 "job_dir": job,
-                "term": "intercept" if j == 0 else f"x{j}",
+                "term": "intercept" if j == 0 else f"x{j - 1}",  # as GDRegressor.summary() names them
                 "estimate": est,
                 "reference": ref[j] if isinstance(ref, list) and j < len(ref) else None,
                 "true": true[j] if isinstance(true, list) and j < len(true) else None,
@@ -185,6 +185,8 @@ def write_tables(runs: pd.DataFrame, summary: pd.DataFrame, paired: pd.DataFrame
     coverage = coverage_table(runs)
     if len(coverage):
         _csv(coverage, out_dir / "coverage.csv")
+    else:  # no longer: an earlier report's table must not outlive it
+        (out_dir / "coverage.csv").unlink(missing_ok=True)
     _csv(summary, out_dir / "summary.csv")
     _csv(paired, out_dir / "paired.csv")
     write_histories(collection, out_dir / "histories.parquet")

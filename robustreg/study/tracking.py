@@ -25,7 +25,7 @@ A done record is a FINISHED run (whatever its ``status``), a failure a FAILED
 run.  The identity tags are written last, just before the run is ended, so a
 logging cut short leaves no run that passes for the job.
 
-:class:`MLflowCallback` (``+hydra/callbacks=mlflow``) calls it at each job's
+:class:`MLflowCallback` (``hydra/callbacks=mlflow``) calls it at each job's
 end, in the job's process; :func:`log_sweep` (``report.py SWEEP --mlflow URI``)
 walks a sweep folder.  Writes to a SQLite store are serialized across
 processes by a lock file beside it (``<store>.lock``): forked workers log side
@@ -453,7 +453,7 @@ except ImportError:  # pragma: no cover - hydra-core is a dependency
 class MLflowCallback(_Callback):
     """Hydra callback: at each job's end, log its folder to MLflow (:func:`log_job`), in the job's process.
 
-    ``+hydra/callbacks=mlflow`` (``conf/hydra/callbacks/mlflow.yaml``) selects
+    ``hydra/callbacks=mlflow`` (``conf/hydra/callbacks/mlflow.yaml``) selects
     it; ``hydra.callbacks.mlflow.tracking_uri`` and
     ``hydra.callbacks.mlflow.experiment_name`` set the store and the
     experiment (by default the SQLite file ``<results root>/runs/mlflow.db``,

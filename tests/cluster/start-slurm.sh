@@ -146,6 +146,12 @@ SlurmdLogFile=$LOGS/slurmd.log
 NodeName=$NODE NodeAddr=127.0.0.1 $TOPO RealMemory=$REAL_MB State=UNKNOWN
 PartitionName=$PARTITION Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
+# A cluster configured by someone else is left alone: only a file this script wrote is replaced.
+for f in /etc/slurm/slurm.conf /etc/slurm/slurmdbd.conf; do
+    if [ -s "$f" ] && ! grep -q "written by robustreg's tests/cluster/start-slurm.sh" "$f"; then
+        die "$f exists and was not written by this script; not replacing it (the host's own cluster?)"
+    fi
+done
 changed=0
 if ! cmp -s "$conf" /etc/slurm/slurm.conf; then
     install -m 0644 "$conf" /etc/slurm/slurm.conf
