@@ -401,9 +401,10 @@ def test_a_single_run_whose_results_root_is_a_file_is_one_line(run_cli, tmp_path
     assert line.startswith("error: hydra.run.dir=") and "is a file" in line
 
 
-def test_hydras_basic_launcher_fails_a_job_that_does_not_compose_alone(run_cli, tmp_path):
+@pytest.mark.parametrize("batch", [[], ["hydra.sweeper.max_batch_size=1"]], ids=["one batch", "batches of 1"])
+def test_hydras_basic_launcher_fails_a_job_that_does_not_compose_alone(run_cli, tmp_path, batch):
     sweep = tmp_path / "sweep"
-    proc = run_cli("-m", "loss=huber,hubr,l1", *SMALL, "hydra/launcher=basic", f"hydra.sweep.dir={sweep}")
+    proc = run_cli("-m", "loss=huber,hubr,l1", *SMALL, "hydra/launcher=basic", *batch, f"hydra.sweep.dir={sweep}")
     assert proc.returncode == 1 and "1 of 3 jobs failed" in proc.stderr and "Traceback" not in proc.stderr
     assert _records(sweep) == ["dataset.n_train=60/loss=huber", "dataset.n_train=60/loss=l1"]
     failure = json.loads((sweep / "dataset.n_train=60/loss=hubr/failure.json").read_text())

@@ -230,20 +230,24 @@ class SweepRun:
         """
         try:
             return list(self.launcher.launch(batch, initial_job_idx=initial_job_idx))
-        except (HydraException, OmegaConfBaseException):
+        except (HydraException, OmegaConfBaseException) as exc:
             if len(batch) == 1:
-                raise
+                return [self._failed_return(batch[0], exc)]
         out = []
         for k, job in enumerate(batch):
             try:
                 out.extend(self.launcher.launch([job], initial_job_idx=initial_job_idx + k))
             except (HydraException, OmegaConfBaseException) as exc:
-                ret = JobReturn()
-                ret.overrides = list(job)
-                ret.status = JobStatus.FAILED
-                ret.return_value = exc
-                out.append(ret)
+                out.append(self._failed_return(job, exc))
         return out
+
+    @staticmethod
+    def _failed_return(job: List[str], exc: BaseException):
+        ret = JobReturn()
+        ret.overrides = list(job)
+        ret.status = JobStatus.FAILED
+        ret.return_value = exc
+        return ret
 
     def _record_failure(self, sweep_dir: Path, job_dir: str, study, overrides, message: str, exc, before) -> None:
         """A failed job's folder holds its ``failure.json``: written here when the job could not write it.
