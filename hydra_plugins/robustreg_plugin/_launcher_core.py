@@ -60,11 +60,7 @@ class JobRunner:
         """
         if key not in self.cache:
             full = self.loader.load_sweep_config(self.master, list(key))
-            task = copy.deepcopy(full)
-            with read_write(task), open_dict(task):
-                del task["hydra"]
-            hydra_cfg = OmegaConf.masked_copy(full, "hydra")
-            OmegaConf.set_readonly(hydra_cfg.hydra, False)
+            task, hydra_cfg = _task_and_hydra(full)
             # The hydra node alone cannot see the task's keys (``${name}`` in
             # the sweep folder): resolve those paths here, in the full config.
             with open_dict(hydra_cfg.hydra):
@@ -169,11 +165,7 @@ class JobRunner:
                 full.hydra.job.id = idx
                 full.hydra.job.num = idx
             output_dir = os.path.abspath(os.path.join(str(full.hydra.sweep.dir), str(full.hydra.sweep.subdir)))
-            task_cfg = copy.deepcopy(full)
-            with read_write(task_cfg), open_dict(task_cfg):
-                del task_cfg["hydra"]
-            hydra_cfg = OmegaConf.masked_copy(full, "hydra")
-            OmegaConf.set_readonly(hydra_cfg.hydra, False)
+            task_cfg, hydra_cfg = _task_and_hydra(full)
             with open_dict(hydra_cfg.hydra):
                 hydra_cfg.hydra.runtime.output_dir = output_dir
             return task_cfg, hydra_cfg
@@ -194,6 +186,16 @@ class JobRunner:
         )
         self.logging_ready = False
         return ret
+
+
+def _task_and_hydra(full: DictConfig) -> Tuple[DictConfig, DictConfig]:
+    """A composed config split in two: the task's (no ``hydra`` node) and a writable copy of the hydra node."""
+    task = copy.deepcopy(full)
+    with read_write(task), open_dict(task):
+        del task["hydra"]
+    hydra_cfg = OmegaConf.masked_copy(full, "hydra")
+    OmegaConf.set_readonly(hydra_cfg.hydra, False)
+    return task, hydra_cfg
 
 
 def _fast_path_holds(hydra_cfg: DictConfig) -> bool:
