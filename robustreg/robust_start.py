@@ -203,9 +203,9 @@ def mscale(
         \frac{1}{n - \mathrm{ddof}} \sum_i \rho_c\!\left(\frac{r_i}{s}\right) = b, \qquad
         \rho_c(u) = \min\left(1,\; 1 - \left(1 - (u/c)^2\right)^3\right),
 
-    found by the fixed-point iteration
-    :math:`s^2 \leftarrow s^2 \cdot \frac{1}{(n - \mathrm{ddof})\, b}\sum_i \rho_c(r_i/s)`, which
-    decreases monotonically to the root from the normalised MAD start.
+    found by Newton's method on :math:`\log s` from the normalised MAD,
+    kept inside a bracket of the root (the left-hand side decreases in
+    :math:`s`; a step leaving the bracket bisects it instead).
     The defaults :math:`c = 1.5476`, :math:`b = 0.5` give breakdown point
     :math:`\min(b, 1 - b) = 50\%` and :math:`E_\Phi[\rho_c(Z)] = b`, so that
     :math:`s` is consistent for :math:`\sigma` at the normal model (these are
@@ -226,9 +226,8 @@ def mscale(
         Relative tolerance on :math:`s`.
     max_iter : int, default=200
         Iteration limit.  When the iteration stops (small step or
-        ``max_iter``) with the equation off by more than ``tol * b`` (slow
-        convergence near breakdown), the root is finished by Brent's method
-        (:func:`scipy.optimize.brentq`).
+        ``max_iter``) with the equation off by more than ``tol * b``, the
+        root is finished by Brent's method (:func:`scipy.optimize.brentq`).
     ddof : int, default=0
         Subtracted from ``n`` in the mean, ``0 <= ddof < n``.
 
@@ -253,26 +252,64 @@ def mscale(
 
 def _mscale(a, c, b, m, tol, max_iter, s0=None):
     """M-scale of absolute residuals ``a`` (validated), dividing the sum by ``m``."""
-    if np.count_nonzero(a) <= b * m:
-        return 0.0
-    s = s0 if s0 is not None and s0 > 0 else float(np.median(a)) / _MAD_NORMAL
-    if s == 0.0:
-        s = float(np.mean(a))
+    return float(_mscale_rows(a[None, :], c, b, m, tol, max_iter, None if s0 is None else np.array([s0]))[0])
 
+
+def _mscale_rows(a, c, b, m, tol, max_iter, s0=None):
+    """:func:`_mscale` of each row of ``a`` (absolute residuals, shape (k, n)), all rows at once.
+
+    Newton's method on log s, kept inside a bracket of the root (the left-hand
+    side decreases in s): d/d(log s) sum rho(a/s) = -6 sum v (1 - v)^2 with
+    v = (a / (c s))^2 < 1.  A step that leaves the bracket bisects it (in log s)
+    instead.  A row still off by more than ``tol * b`` after ``max_iter`` steps
+    is finished by Brent's method.
+    """
+    k = a.shape[0]
+    S = np.zeros(k)
+    rows = np.flatnonzero(np.count_nonzero(a, axis=1) > b * m)  # the others: an exact fit, scale 0
+    if not rows.size:
+        return S
+    start = np.median(a[rows], axis=1) / _MAD_NORMAL
+    if s0 is not None:
+        given = np.asarray(s0, dtype=float)[rows]
+        start = np.where(given > 0.0, given, start)
+    start = np.where(start == 0.0, np.mean(a[rows], axis=1), start)
+    S[rows] = start
+    lo, hi = np.zeros(k), np.full(k, np.inf)
+    live, done = rows, np.zeros(k, dtype=bool)
+    for _ in range(max_iter):
+        if not live.size:
+            break
+        s = S[live]
+        v = np.square(a[live] / (s[:, None] * c))
+        inside = v < 1.0
+        f = np.sum(np.where(inside, 1.0 - (1.0 - v) ** 3, 1.0), axis=1) / m - b
+        ok = np.abs(f) <= tol * b
+        done[live[ok]] = True
+        lo[live] = np.where(f > 0.0, s, lo[live])
+        hi[live] = np.where(f > 0.0, hi[live], s)
+        slope = -6.0 * np.sum(np.where(inside, v * np.square(1.0 - v), 0.0), axis=1) / m
+        with np.errstate(divide="ignore", invalid="ignore"):
+            new = s * np.exp(np.clip(-f / slope, -50.0, 50.0))
+        l, h = lo[live], hi[live]
+        outside = ~((slope < 0.0) & (l < new) & (new < h))
+        bisect = np.where(np.isinf(h), 2.0 * s, np.where(l == 0.0, 0.5 * s, np.sqrt(l * h)))
+        new = np.where(outside, bisect, new)
+        still = ~ok & ~(np.abs(new - s) <= tol * new)
+        S[live[~ok]] = new[~ok]
+        live = live[still]
+    for r in rows[~done[rows]]:  # check the rows that stopped on a small step; Brent where still off
+        S[r] = _mscale_finish(a[r], c, b, m, tol, S[r])
+    return S
+
+
+def _mscale_finish(a, c, b, m, tol, s):
+    """The M-scale near ``s``: ``s`` itself when within tolerance, else Brent's method on a bracket."""
     def excess(t):
         return float(np.sum(_rho_biweight_normalised(a / t, c))) / m - b
 
-    for _ in range(max_iter):
-        s_new = s * math.sqrt(excess(s) / b + 1.0)
-        converged = abs(s_new - s) <= tol * s_new
-        s = s_new
-        if converged:
-            break
     if abs(excess(s)) <= tol * b:
         return s
-    # The iteration converges linearly, slowly near breakdown (many residuals
-    # at rho = 1), where a small step does not mean a small error: finish
-    # with Brent's method on a bracket of the decreasing left-hand side.
     lo, hi = s, s
     while excess(lo) < 0.0:
         lo /= 2.0
@@ -700,22 +737,47 @@ class SResult:
 
 
 def _s_refine(A, y, beta, s, c, b, m, n_steps, tol):
-    """IRLS steps of FAST-S: one M-scale iteration, then weighted least squares with biweight weights."""
+    """IRLS steps of FAST-S from one candidate: :func:`_s_refine_all` for one row."""
+    B, S = _s_refine_all(A, y, beta[None, :], np.array([s], dtype=float), c, b, m, n_steps, tol)
+    return B[0], float(S[0])
+
+
+def _s_refine_all(A, y, B, S, c, b, m, n_steps, tol):
+    """IRLS steps of FAST-S from every row of ``B`` at once (scales ``S``): ``(coefficients, scales)``.
+
+    A step is one M-scale iteration, then weighted least squares with the
+    biweight weights :math:`(1 - (r / (c s))^2)_+^2`.  A candidate stops when
+    its scale reaches 0 or its coefficients move less than ``tol`` (relative).
+    """
+    B, S = np.array(B, dtype=float), np.array(S, dtype=float)
+    live = np.flatnonzero(S > 0.0)
     for _ in range(n_steps):
-        a = np.abs(y - A @ beta)
-        if s <= 0.0:
+        if not live.size:
             break
-        s = s * math.sqrt(float(np.sum(_rho_biweight_normalised(a / s, c))) / (m * b))
-        if s <= 0.0:
+        a = np.abs(y[None, :] - B[live] @ A.T)  # (live, n)
+        s = S[live] * np.sqrt(np.sum(_rho_biweight_normalised(a / S[live, None], c), axis=1) / (m * b))
+        S[live] = s
+        pos = s > 0.0
+        live, a, s = live[pos], a[pos], s[pos]
+        if not live.size:
             break
-        w = np.square(1.0 - np.minimum(np.square(a / (s * c)), 1.0))
-        sw = np.sqrt(w)
-        beta_new = _lstsq(A * sw[:, None], y * sw)
-        step = float(np.max(np.abs(beta_new - beta)))
-        beta = beta_new
-        if step <= tol * max(1.0, float(np.max(np.abs(beta)))):
-            break
-    return beta, s
+        w = np.square(1.0 - np.minimum(np.square(a / (s[:, None] * c)), 1.0))
+        Aw = A[None, :, :] * w[:, :, None]  # (live, n, p)
+        AwT = Aw.transpose(0, 2, 1)
+        try:
+            new = np.linalg.solve(AwT @ A, (AwT @ y)[:, :, None])[:, :, 0]
+            bad = ~np.all(np.isfinite(new), axis=1)
+        except np.linalg.LinAlgError:  # a singular weighted design: each candidate on its own
+            new = np.empty((live.size, B.shape[1]))
+            bad = np.ones(live.size, dtype=bool)
+        for k in np.flatnonzero(bad):
+            sw = np.sqrt(w[k])
+            new[k] = _lstsq(A * sw[:, None], y * sw)
+        step = np.max(np.abs(new - B[live]), axis=1)
+        B[live] = new
+        moving = step > tol * np.maximum(1.0, np.max(np.abs(new), axis=1))
+        live = live[moving]
+    return B, S
 
 
 def s_estimator(
@@ -806,38 +868,37 @@ def s_estimator(
     m = n - ddof
     rng = np.random.default_rng(random_state)
 
-    def scale_of(beta, s0=None):
-        return _mscale(np.abs(y - A @ beta), c, b, m, tol, 200, s0)
+    def scales_of(B, S=None):
+        return _mscale_rows(np.abs(y[None, :] - B @ A.T), c, b, m, tol, 200, S)
 
-    best: list[tuple[float, int, np.ndarray]] = []  # (scale, draw number, coef), sorted
-    for k in range(n_starts):
-        beta = _elemental_start(A, y, rng)
-        s0 = float(np.median(np.abs(y - A @ beta))) / _MAD_NORMAL
-        if s0 == 0.0:
-            s_full = scale_of(beta)
-            if s_full == 0.0:
-                # An exact fit of more than a fraction 1 - b: the S-scale is 0.
-                return SResult(coef=beta, scale=0.0, n_starts=n_starts)
-            s0 = s_full
-        beta, s = _s_refine(A, y, beta, s0, c, b, m, n_refine_initial, tol)
-        if len(best) == n_best:
-            # Its M-scale is below the current worst kept one iff the scale
-            # equation's left-hand side at that scale is below b.
-            worst = best[-1][0]
-            a = np.abs(y - A @ beta)
-            if float(np.sum(_rho_biweight_normalised(a / worst, c))) / m >= b:
-                continue
-        s_full = scale_of(beta, s)
-        best.append((s_full, k, beta))
-        best.sort(key=lambda t: (t[0], t[1]))
-        del best[n_best:]
-
-    result = None
-    for s_start, _, beta in best:
-        if s_start == 0.0:
-            return SResult(coef=beta, scale=0.0, n_starts=n_starts)
-        beta, s = _s_refine(A, y, beta, s_start, c, b, m, max_refine, tol)
-        s_full = scale_of(beta, s)
-        if result is None or s_full < result[0]:
-            result = (s_full, beta)
+    # Every start and its first refinement steps as stacked arrays (the draws of one start after another).
+    B = _elemental_starts(A, y, rng, n_starts)
+    S = np.median(np.abs(y[None, :] - B @ A.T), axis=1) / _MAD_NORMAL
+    zero = np.flatnonzero(S == 0.0)
+    if zero.size:
+        S[zero] = scales_of(B[zero])
+        if np.any(S[zero] == 0.0):
+            # An exact fit of more than a fraction 1 - b: the S-scale is 0.
+            return SResult(coef=B[zero[np.argmax(S[zero] == 0.0)]], scale=0.0, n_starts=n_starts)
+    B, S = _s_refine_all(A, y, B, S, c, b, m, n_refine_initial, tol)
+    # The n_best candidates of smallest M-scale (ties: the earlier draw), iterated to convergence together.
+    # The M-scale is computed for the n_best of smallest refined scale, whose largest M-scale is t, and
+    # then only for the candidates that beat t: a candidate's M-scale is below t iff the scale
+    # equation's left-hand side at t is below b.
+    full = np.full(n_starts, np.inf)
+    first = np.argsort(S, kind="stable")[:n_best]
+    full[first] = scales_of(B[first], S[first])
+    t = float(np.max(full[first]))
+    if t > 0.0:
+        rest = np.setdiff1d(np.arange(n_starts), first)
+        lhs = np.sum(_rho_biweight_normalised(np.abs(y[None, :] - B[rest] @ A.T) / t, c), axis=1) / m
+        beating = rest[lhs < b]
+        full[beating] = scales_of(B[beating], S[beating])
+    best = np.lexsort((np.arange(n_starts), full))[:n_best]
+    if full[best[0]] == 0.0:
+        return SResult(coef=B[best[0]], scale=0.0, n_starts=n_starts)
+    B, S = _s_refine_all(A, y, B[best], full[best], c, b, m, max_refine, tol)
+    final = scales_of(B, S)
+    j = int(np.argmin(final))
+    result = (final[j], B[j])
     return SResult(coef=result[1], scale=float(result[0]), n_starts=n_starts)

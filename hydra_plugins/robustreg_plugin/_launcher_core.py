@@ -110,7 +110,10 @@ class JobRunner:
         task_cfg, hydra_cfg = self._fast(idx, parsed, key, values)
         h = hydra_cfg.hydra
         output_dir = str(h.runtime.output_dir)
-        HydraConfig.instance().set_config(hydra_cfg)
+        # What HydraConfig.set_config does, without its deep copy of the hydra node
+        # (hydra_cfg is that node's copy already, and the job only reads it).
+        OmegaConf.set_readonly(h, True)
+        HydraConfig.instance().cfg = hydra_cfg
         if not self.logging_ready:
             configure_log(h.job_logging, h.verbose)
             self.logging_ready = True
@@ -138,7 +141,7 @@ class JobRunner:
         task_cfg = pickle.loads(base_task)
         _apply_values(values, task_cfg)
         h = hydra_cfg.hydra
-        OmegaConf.set_readonly(h, False)  # HydraConfig.set_config froze it for the previous job
+        OmegaConf.set_readonly(h, False)  # frozen while the previous job ran
         conf = h.job.config.override_dirname
         with open_dict(h):
             h.overrides.task = [o.input_line for o in parsed]
