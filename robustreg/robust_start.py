@@ -462,18 +462,16 @@ def _csteps_all(A, y, B, h, max_steps):
     return B, obj
 
 
-def _elemental_start(A, y, rng):
-    """Exact fit through p random points; a singular subset is extended point by point until rank p."""
+def _elemental_start(A, y, order):
+    """Exact fit through the rows ``order[:p]``; a singular subset is extended along ``order`` until rank p."""
     n, p = A.shape
-    idx = rng.choice(n, size=p, replace=False)
-    sub = A[idx]
+    idx = order[:p]
     try:
-        beta = np.linalg.solve(sub, y[idx])  # exactly singular raises; no rank test (an SVD) needed
+        beta = np.linalg.solve(A[idx], y[idx])  # exactly singular raises; no rank test (an SVD) needed
         if np.all(np.isfinite(beta)):
             return beta
     except np.linalg.LinAlgError:
         pass
-    order = np.concatenate([idx, rng.permutation(np.setdiff1d(np.arange(n), idx))])
     for k in range(p + 1, n + 1):
         sub = A[order[:k]]
         if np.linalg.matrix_rank(sub) == p:
@@ -482,23 +480,23 @@ def _elemental_start(A, y, rng):
 
 
 def _elemental_starts(A, y, rng, n_starts):
-    """``n_starts`` rows of :func:`_elemental_start`, the same draws from ``rng``.
+    """``n_starts`` random elemental starts: exact fits through p random rows, as a stack.
 
-    All subsets are drawn first and solved as one stack; only when one of them
-    is singular (its extension draws more from ``rng``) is the generator wound
-    back and the starts drawn one by one.
+    Each start takes a random permutation of the rows (one draw of ``n``
+    uniforms per start, all drawn at once) and fits its first ``p`` rows; a
+    singular subset is extended along the same permutation
+    (:func:`_elemental_start`).
     """
-    state = rng.bit_generator.state
     n, p = A.shape
-    idx = np.array([rng.choice(n, size=p, replace=False) for _ in range(n_starts)])
+    orders = np.argsort(rng.random((n_starts, n)), axis=1)
+    idx = orders[:, :p]
     try:
         starts = np.linalg.solve(A[idx], y[idx][:, :, None])[:, :, 0]
         if np.all(np.isfinite(starts)):
             return starts
     except np.linalg.LinAlgError:
         pass
-    rng.bit_generator.state = state
-    return np.array([_elemental_start(A, y, rng) for _ in range(n_starts)])
+    return np.array([_elemental_start(A, y, order) for order in orders])
 
 
 def _lts_consistency(h: int, n: int) -> float:
@@ -762,10 +760,11 @@ def _s_refine_all(A, y, B, S, c, b, m, n_steps, tol):
         if not live.size:
             break
         w = np.square(1.0 - np.minimum(np.square(a / (s[:, None] * c)), 1.0))
-        Aw = A[None, :, :] * w[:, :, None]  # (live, n, p)
-        AwT = Aw.transpose(0, 2, 1)
+        p = A.shape[1]
+        # Every candidate's A^T W A and A^T W y as two matrix products (rows of A x A^T flattened).
+        gram = (w @ (A[:, :, None] * A[:, None, :]).reshape(A.shape[0], p * p)).reshape(-1, p, p)
         try:
-            new = np.linalg.solve(AwT @ A, (AwT @ y)[:, :, None])[:, :, 0]
+            new = np.linalg.solve(gram, (w @ (A * y[:, None]))[:, :, None])[:, :, 0]
             bad = ~np.all(np.isfinite(new), axis=1)
         except np.linalg.LinAlgError:  # a singular weighted design: each candidate on its own
             new = np.empty((live.size, B.shape[1]))

@@ -93,13 +93,38 @@ class JobRunner:
             return parsed, None, values
         return parsed, tuple(o.input_line for o in groups), values
 
-    def prime(self, jobs) -> None:
-        """Compose every job's base now, so that forked workers inherit them instead of each composing its own."""
+    def prime(self, jobs, n_jobs: int = 1) -> None:
+        """Compose every job's base now, so that forked workers inherit them instead of each composing its own.
+
+        With ``n_jobs > 1`` and several bases, ``n_jobs`` forked processes
+        compose them (a composition takes Hydra a tenth of a second or more)
+        and send them back.
+        """
+        keys = []
         for _, overrides in jobs:
             try:
                 _, key, _ = self._split(overrides)
-                if key is not None:
-                    self._base(key)
+            except Exception:  # reported by the job itself when it runs
+                continue
+            if key is not None and key not in self.cache and key not in keys:
+                keys.append(key)
+        if n_jobs > 1 and len(keys) >= 2 * n_jobs:
+            _WORKER["runner"] = self
+            chunks = [keys[k::n_jobs] for k in range(n_jobs)]
+            context = multiprocessing.get_context("fork")
+            try:
+                with ProcessPoolExecutor(max_workers=n_jobs, mp_context=context, initializer=_worker_init,
+                                         initargs=(os.getpid(),)) as pool:
+                    for part in pool.map(_compose_in_worker, chunks):
+                        self.cache.update(part)
+            except BrokenProcessPool:  # what is missing is composed below, here
+                pass
+            except BaseException:
+                _kill_workers()
+                raise
+        for key in keys:
+            try:
+                self._base(key)
             except Exception:  # reported by the job itself when it runs
                 pass
 
@@ -265,6 +290,18 @@ def _kill_workers() -> None:
         child.kill()
 
 
+def _compose_in_worker(keys) -> Dict[Tuple[str, ...], Tuple[bytes, DictConfig]]:
+    """The bases of ``keys`` composed in a worker, for :meth:`JobRunner.prime` (a failing one is left out)."""
+    runner = _WORKER["runner"]
+    out = {}
+    for key in keys:
+        try:
+            out[key] = runner._base(key)
+        except Exception:  # the job says why when it runs
+            pass
+    return out
+
+
 def _run_in_worker(idx: int, overrides: List[str]) -> JobReturn:
     ret = _WORKER["runner"].run(idx, overrides)
     # Only what the parent reads travels back.
@@ -334,7 +371,7 @@ class _Parallel:
     def run(self, jobs) -> List[JobReturn]:
         runner, n_jobs = self.runner, self.n_jobs
         # Forked workers share the imports, Hydra's state and the composed bases.
-        runner.prime(jobs)
+        runner.prime(jobs, n_jobs)
         _WORKER["runner"] = runner
         context = multiprocessing.get_context("fork")
         results: Dict[int, JobReturn] = {}
