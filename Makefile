@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed-stamp
 
 # The studies `make reproduce` runs, and where their job folders go.
-STUDIES := real_data contamination step_size convergence penalty
+STUDIES := efficiency real_data contamination breakdown sensitivity step_size convergence penalty
 RUNS := results/runs
 # Worker processes for a sweep (-1: every core).
 JOBS ?= -1
@@ -22,7 +22,7 @@ STUDY ?= smoke
 LIBRARY := $(shell find robustreg hydra_plugins -name '*.py' -o -name '*.csv') pyproject.toml \
 	$(wildcard conf/*.yaml conf/*/*.yaml conf/hydra/*/*.yaml) experiments/run.py
 
-.PHONY: help install test test-slurm bench clean sweep report reproduce
+.PHONY: help install test test-slurm bench clean sweep report reproduce findings
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -68,10 +68,18 @@ $(SWEEPS): $(RUNS)/%/.complete: conf/experiment/%.yaml $(LIBRARY) | $(INSTALLED)
 $(REPORTS): results/%/report.md: $(RUNS)/%/.complete experiments/report.py | $(INSTALLED)
 	$(PY) experiments/report.py $(RUNS)/$* --out results/$* --index results --no-progress
 
-reproduce: $(INSTALLED) ## Install, run every default study and write its report
+FINDINGS := results/findings.json
+
+$(FINDINGS): $(REPORTS) experiments/findings.py | $(INSTALLED)
+	$(PY) experiments/findings.py $(foreach s,$(STUDIES),$(RUNS)/$(s)) --out results
+
+findings: $(INSTALLED) ## Judge each claim on every default study together: results/README.md
+	$(PY) experiments/findings.py $(foreach s,$(STUDIES),$(RUNS)/$(s)) --out results
+
+reproduce: $(INSTALLED) ## Install, run every default study, write its report and the findings page
 	@# Two studies at a time: one study's report is drawn while the next one runs.
-	$(MAKE) --no-print-directory -j$(NPROC) $(REPORTS)
-	@echo "Reports: $(REPORTS); index: results/README.md"
+	$(MAKE) --no-print-directory -j$(NPROC) $(FINDINGS)
+	@echo "Findings: results/README.md; reports: $(REPORTS)"
 
 clean: ## Remove the environment, caches and raw job folders (keeps committed results)
 	rm -rf $(VENV) results/runs .pytest_cache build *.egg-info

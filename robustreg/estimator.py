@@ -311,6 +311,23 @@ class GDRegressor(RegressorMixin, BaseEstimator):
     n_downweighted_ : int or None
         Rows whose IRLS weight ``loss.weights(r / scale_)`` is below its
         value at zero residual (None for L1).
+    weights_ : ndarray of shape (n_samples,)
+        The final IRLS weights of the training rows,
+        :math:`\psi(u_i)/u_i` with :math:`u_i = (y_i - x_i^\top w - b) / \sigma`
+        and :math:`\sigma` = ``scale_``, relative to the weight at zero
+        residual (:func:`robustreg.inference.irls_weights`, the computation
+        ``n_downweighted_`` counts from): statsmodels' ``RLMResults.weights``
+        (for Huber with the MAD scale, ``RLM(y, [1, X], HuberT(1.345)).fit().weights``
+        at the same fit).  1 is full weight; Huber gives
+        :math:`\min(1, \delta/|u|)`, Tukey :math:`(1 - (u/c)^2)_+^2`
+        (exactly 0 beyond ``c``), L2 1 for every row.  L1 (and Smooth L1
+        with ``beta=0``) has no weight at zero to compare with, and
+        statsmodels has no L1 norm: its weights are the loss's own
+        ``L1Loss.weights``, :math:`1/|r|` in the units of ``1/y`` (L1 is
+        scale-free, ``scale_`` is 1): on the rows an exact LAD fit
+        interpolates, ``inf`` where the residual is exactly 0 and about
+        ``1e14`` where rounding leaves it at about ``1e-14``.  They are not
+        multiplied by ``sample_weight``.  All NaN for a diverged fit.
     """
 
     _parameter_constraints: dict = {
@@ -643,6 +660,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         self.cov_type_ = inf.cov_type
         self.inference_note_ = inf.note
         self.n_downweighted_ = inf.n_downweighted
+        self.weights_ = inf.weights
 
     def conf_int(self, alpha=0.05):
         """Normal confidence intervals of ``[intercept, *coef_]``, as statsmodels' ``RLMResults.conf_int``.

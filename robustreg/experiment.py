@@ -272,6 +272,10 @@ def _fit_and_measure(spec: JobConf):
         "final_grad_norm": float(grad[-1]) if grad is not None else None,
         "published": {k: np.asarray(v) for k, v in (ds.published or {}).items()},
         "known_outliers": ds.known_outliers,
+        # Which rows the fit trusts (GDRegressor.weights_), kept for the data sets with documented outliers.
+        "weights": (np.asarray(estimator.weights_, dtype=float)
+                    if has_history and len(ds.known_outliers) and getattr(estimator, "weights_", None) is not None
+                    else None),
         "warnings": [f"{w.category.__name__}: {w.message}" for w in caught],
     }
     data = {

@@ -1,8 +1,9 @@
 r"""Inference for linear M-estimates: standard errors, confidence intervals, a summary table.
 
 :class:`~robustreg.GDRegressor` sets, at the end of every fit, ``bse_``,
-``cov_params_``, ``cov_type_``, ``inference_note_`` and ``n_downweighted_``
-from the functions here, and offers ``conf_int()`` and ``summary()``.  Every
+``cov_params_``, ``cov_type_``, ``inference_note_``, ``weights_`` (the final
+IRLS weights, :func:`irls_weights`) and ``n_downweighted_`` from the
+functions here, and offers ``conf_int()`` and ``summary()``.  Every
 array is **intercept first** (``[intercept, coef_0, ..., coef_{d-1}]``); with
 ``fit_intercept=False`` the intercept's entries are NaN (it is not estimated).
 
@@ -65,6 +66,7 @@ __all__ = [
     "conf_int",
     "downweighted",
     "fit_inference",
+    "irls_weights",
     "lad_covariance",
     "m_covariance",
     "mm_covariance",
@@ -425,22 +427,80 @@ def mm_covariance(X, resid, start_resid, scale, loss: Loss, *, fit_intercept=Tru
 
 
 # ------------------------------------------------------------ weights, intervals
+def _is_lad(loss: Loss) -> bool:
+    """L1, or Smooth L1 with ``beta = 0`` (the same loss): weights ``1/|u|``, infinite at 0."""
+    return isinstance(loss, L1Loss) or (isinstance(loss, SmoothL1Loss) and loss.beta == 0)
+
+
+def _weight_at_zero(loss: Loss) -> float | None:
+    """``loss.weights(0)``, or None when it is not a finite positive number (L1: infinite)."""
+    try:
+        w0 = float(np.asarray(loss.weights(np.zeros(1)), dtype=np.float64)[0])
+    except NotImplementedError:
+        return None
+    return w0 if (w0 > 0 and math.isfinite(w0)) else None
+
+
+def irls_weights(resid, scale, loss: Loss) -> np.ndarray:
+    r"""The IRLS weights :math:`\psi(u)/u`, :math:`u = r / s`, as statsmodels' ``RLMResults.weights``.
+
+    ``loss.weights(u)`` divided by its value at :math:`u = 0`, so that 1 is
+    full weight and a row is down-weighted when its weight is below 1.
+    statsmodels' norms (and robustreg's Huber, pseudo-Huber and the
+    redescending losses) are scaled so that :math:`\psi'(0) = 1`: for them
+    this is :math:`\psi(u)/u` itself, for example
+    :math:`\min(1, \delta/|u|)` for Huber and :math:`(1 - (u/c)^2)_+^2` for
+    Tukey.  L2 (:math:`\psi = 2u`, ``weights`` 2) gives 1 for every row,
+    statsmodels' ``LeastSquares``; Smooth L1 (``weights(0) = 1/beta``) gives
+    Huber's :math:`\min(1, \beta/|u|)`; Barron is divided by its
+    :math:`1/c^2`.
+
+    L1 (and Smooth L1 with ``beta = 0``) has no finite weight at zero to
+    divide by, and statsmodels' RLM has no L1 norm: its weights are
+    ``loss.weights(u)`` as they are, :math:`1/|u|` with ``inf`` where
+    :math:`u = 0` and very large where rounding leaves a residual of an
+    interpolated row at about 1e-14 (LAD's IRLS weights; for L1,
+    ``scale = 1`` and they are in the units of ``1/y``).  A loss whose weight at zero is not a finite
+    positive number otherwise gets NaN.
+
+    Parameters
+    ----------
+    resid : array of shape (n,)
+        Residuals ``y - X coef - intercept``.
+    scale : float
+        The scale the loss was applied with (1 for a scale-free loss).
+    loss : Loss
+
+    Returns
+    -------
+    ndarray of shape (n,)
+    """
+    u = np.asarray(resid, dtype=np.float64).reshape(-1) / float(scale)
+    w = np.asarray(loss.weights(u), dtype=np.float64)
+    if _is_lad(loss):
+        return w
+    w0 = _weight_at_zero(loss)
+    if w0 is None:
+        return np.full(u.shape, np.nan)
+    return w / w0
+
+
+def _count_downweighted(weights, loss: Loss):
+    """``(down-weighted, rejected)`` counts of :func:`irls_weights`' output; ``(None, None)`` for L1."""
+    if _is_lad(loss) or _weight_at_zero(loss) is None:
+        return None, None
+    return int(np.sum(weights < 1.0 - 1e-12)), int(np.sum(weights <= 0.0))
+
+
 def downweighted(resid, scale, loss: Loss):
     """``(down-weighted, rejected)`` row counts: IRLS weight ``weights(r/scale)`` below its value at 0, and equal to 0.
 
-    The weight at zero residual is 1 for every registered loss but L2 (2,
-    constant: no row is down-weighted) and Barron (:math:`1/c^2`).  Returns
+    The weights are :func:`irls_weights` (relative to the weight at zero
+    residual, which is 1 for every registered loss but L2, 2 and constant:
+    no row is down-weighted, and Barron, :math:`1/c^2`).  Returns
     ``(None, None)`` for L1, whose weights :math:`1/|r|` have no scale.
     """
-    if isinstance(loss, L1Loss) or (isinstance(loss, SmoothL1Loss) and loss.beta == 0):
-        return None, None
-    u = np.asarray(resid, dtype=np.float64) / float(scale)
-    w = np.asarray(loss.weights(u), dtype=np.float64)
-    w0 = float(np.asarray(loss.weights(np.zeros(1)), dtype=np.float64)[0])
-    if not (w0 > 0 and math.isfinite(w0)):
-        return None, None
-    rel = w / w0
-    return int(np.sum(rel < 1.0 - 1e-12)), int(np.sum(rel <= 0.0))
+    return _count_downweighted(irls_weights(resid, scale, loss), loss)
 
 
 def conf_int(params, bse, alpha=0.05):
@@ -475,6 +535,8 @@ class Inference:
     n_rejected: int | None
     scale_kind: str
     resid_se: float | None = None
+    #: The final IRLS weights per training row (:func:`irls_weights`); NaN for a diverged fit.
+    weights: np.ndarray | None = None
 
 
 def _scale_kind(loss, scale):
@@ -505,12 +567,20 @@ def fit_inference(est, X, y, sample_weight, loss: Loss, scale, start_resid) -> I
         r = D.residuals(y, coef, intercept) if finite else None
         sigma = float(est.scale_) if loss.scale_dependent else 1.0
         n_down = n_rej = None
+        weights = np.full(n, np.nan)
         if r is not None and sigma > 0:
-            n_down, n_rej = downweighted(r, sigma, loss)
+            try:
+                w = irls_weights(r, sigma, loss)
+            except NotImplementedError:  # a user's loss without psi'
+                w = None
+            if w is not None:
+                n_down, n_rej = _count_downweighted(w, loss)
+                if not est.diverged_:
+                    weights = w
         resid_se = float(np.sqrt(r @ r / (n - p))) if (r is not None and n > p and isinstance(loss, L2Loss)) else None
 
         def undefined(why):
-            return Inference(nan_cov, np.full(d + 1, np.nan), None, why, n, n_down, n_rej, kind, resid_se)
+            return Inference(nan_cov, np.full(d + 1, np.nan), None, why, n, n_down, n_rej, kind, resid_se, weights)
 
         if est.diverged_ or not finite:
             return undefined("the fit diverged: no covariance at a diverged iterate")
@@ -524,7 +594,7 @@ def fit_inference(est, X, y, sample_weight, loss: Loss, scale, start_resid) -> I
         try:
             if isinstance(loss, L2Loss):
                 cov_type, C = "OLS", ols_covariance(D, r)
-            elif isinstance(loss, L1Loss) or (isinstance(loss, SmoothL1Loss) and loss.beta == 0):
+            elif _is_lad(loss):
                 cov_type, C = "QuantReg", lad_covariance(D, r, y)
             elif loss.scale_dependent and scale == "s":
                 if start_resid is None:
@@ -542,7 +612,7 @@ def fit_inference(est, X, y, sample_weight, loss: Loss, scale, start_resid) -> I
     with np.errstate(invalid="ignore"):
         bse = np.sqrt(np.diag(full))
     note = "" if est.converged_ else "not certified: the fit did not reach its minimizer (converged_=False)"
-    return Inference(full, bse, cov_type, note, n, n_down, n_rej, kind, resid_se)
+    return Inference(full, bse, cov_type, note, n, n_down, n_rej, kind, resid_se, weights)
 
 
 class InferenceSummary:

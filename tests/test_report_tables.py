@@ -9,9 +9,16 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from robustreg.report.style import OKABE_ITO, STYLES, style_map
+from robustreg.report import style
+from robustreg.report.style import PALETTE, STYLES, overlap_note, style_map
 from robustreg.report.tables import (
+    COVERAGE_STATS,
+    PAIRED_COLUMNS,
+    PAIRED_STATS,
     SETTLE_TOL,
+    SUMMARY_STATS,
+    compare,
+    coverage_table,
     history_metrics,
     median_interval,
     paired_table,
@@ -149,7 +156,7 @@ def test_style_map_one_look_per_loss():
     labels = ["l1", "l2", "smooth_l1", "huber", "huber (delta=2)", "tukey", "sklearn_huber", "mystery"]
     styles = style_map(labels)
     assert set(styles) == set(labels)
-    palette = set(OKABE_ITO.values())
+    palette = set(PALETTE.values())
     assert all(s["color"] in palette for s in styles.values())
     assert len({styles[l]["color"] for l in ("l1", "l2", "smooth_l1")}) == 3
     assert styles["huber (delta=2)"]["color"] == STYLES["huber"]["color"]
@@ -180,3 +187,121 @@ def test_coverage_counts_the_intervals_that_hold_the_truth():
     for frac, row in zip((0.0, 0.2), table.itertuples()):
         assert row.coverage == pytest.approx(np.mean(held[frac]))
     assert table["coverage"].iloc[0] > 0.85 > table["coverage"].iloc[1]  # bias/noise beyond the SE: too narrow
+
+
+# ---------------------------------------------------------------- empty tables keep their header
+def _written_tables(runs, tmp_path):
+    """``write_tables`` on ``runs`` (no histories) into ``tmp_path``."""
+    from robustreg.report import write_tables
+    from robustreg.report.collect import Collection
+
+    runs = runs.assign(coef=[[0.5, -0.5]] * len(runs), intercept=1.0)
+    histories = pd.DataFrame({"job_dir": pd.Categorical([]), "iteration": np.zeros(0, dtype="int64"),
+                              **{c: np.zeros(0) for c in ("objective", "grad_norm", "step", "coef_error")}})
+    coll = Collection(sweep_dir=tmp_path, runs=runs, histories=histories, expected=len(runs))
+    summary, paired = summary_table(runs), paired_table(runs)
+    write_tables(runs, summary, paired, coll, tmp_path)
+    return summary, paired
+
+
+def test_paired_csv_without_l2_baseline_has_its_header(tmp_path):
+    runs = _runs()
+    runs = runs[runs["loss_label"] != "l2"].reset_index(drop=True)
+    _, paired = _written_tables(runs, tmp_path)
+    assert paired.empty
+    read = pd.read_csv(tmp_path / "paired.csv")
+    assert len(read) == 0
+    # The columns a pair row would have: loss, baseline, the varying keys, then the statistics.
+    assert list(read.columns) == ["loss_label", "baseline", "fraction", "eta0", *PAIRED_STATS]
+    assert list(read.columns) == list(paired.columns)
+    # Every other CSV has its header row too.
+    for name in ("runs.csv", "coefficients.csv", "summary.csv"):
+        assert len(pd.read_csv(tmp_path / name).columns) > 1, name
+
+
+def test_paired_columns_are_the_same_with_and_without_pairs():
+    runs = _runs()
+    with_pairs = paired_table(runs)
+    without = paired_table(runs[runs["loss_label"] != "l2"])
+    assert list(with_pairs.columns) == list(without.columns)
+    assert tuple(with_pairs.columns[-len(PAIRED_STATS):]) == PAIRED_STATS
+    assert tuple(compare(pd.DataFrame({"value": [1.0, 2.0], "value_baseline": [2.0, 2.0]}))) == PAIRED_STATS
+    # Nothing to compare at all: the columns every paired table has.
+    assert list(paired_table(runs.iloc[0:0])) == list(PAIRED_COLUMNS)
+
+
+def test_empty_summary_and_coverage_keep_their_columns():
+    runs = _runs()
+    summary = summary_table(runs.assign(status="missing"))
+    assert summary.empty and tuple(summary.columns[-len(SUMMARY_STATS):]) == SUMMARY_STATS
+    assert list(summary.columns[:3]) == ["loss_label", "outliers", "fraction"]
+    coverage = coverage_table(runs)  # no standard errors in these records
+    assert coverage.empty and tuple(coverage.columns[-len(COVERAGE_STATS):]) == COVERAGE_STATS
+
+
+# ---------------------------------------------------------------- colours
+def _relative_luminance(color: str) -> float:
+    """WCAG 2.1 relative luminance of an sRGB colour ``#RRGGBB``."""
+    channels = [int(color.lstrip("#")[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast_with_white(color: str) -> float:
+    return (1.0 + 0.05) / (_relative_luminance(color) + 0.05)
+
+
+def test_contrast_formula_on_known_values():
+    assert _contrast_with_white("#000000") == pytest.approx(21.0)
+    assert _contrast_with_white("#FFFFFF") == pytest.approx(1.0)
+    assert _contrast_with_white("#767676") == pytest.approx(4.54, abs=0.01)  # the usual 4.5:1 grey
+
+
+def test_every_colour_reads_on_white():
+    colours = {s["color"] for s in STYLES.values()} | set(style._SPARE) | set(PALETTE.values())
+    ratios = {c: _contrast_with_white(c) for c in colours}
+    assert min(ratios.values()) >= 3.0, {c: round(r, 2) for c, r in ratios.items() if r < 3}
+    # The spare colours too, as style_map hands them out.
+    spares = style_map([f"mystery{i}" for i in range(len(style._SPARE))])
+    assert all(_contrast_with_white(s["color"]) >= 3.0 for s in spares.values())
+
+
+# ---------------------------------------------------------------- overlapping lines
+def test_huber_is_delta_times_smooth_l1_with_beta_delta():
+    """The identity overlap_note relies on."""
+    from robustreg.losses import get_loss
+
+    r = np.linspace(-6, 6, 241)
+    for d in (0.5, 1.0, 2.0):
+        huber, smooth = get_loss("huber", delta=d), get_loss("smooth_l1", beta=d)
+        np.testing.assert_allclose(huber.rho(r), d * smooth.rho(r), rtol=1e-12, atol=1e-15)
+        barron, pseudo = get_loss("barron", alpha=1.0, c=d), get_loss("pseudo_huber", delta=d)
+        np.testing.assert_allclose(pseudo.rho(r), d * d * barron.rho(r), rtol=1e-9, atol=1e-15)
+
+
+def test_overlap_note_smooth_l1_and_huber():
+    from robustreg.losses import get_loss
+
+    defaults_equal = get_loss("huber").delta == get_loss("smooth_l1").beta
+    note = overlap_note(["l1", "l2", "smooth_l1", "huber", "tukey"])
+    if defaults_equal:
+        assert "smooth_l1 and huber are the same loss" in note and "drawn last hides" in note
+    else:
+        assert note is None
+    note = overlap_note(["smooth_l1 (beta=2)", "huber (delta=2)"])
+    assert "same minimizer" in note and "factor 2" in note
+    # Other constants: other estimators, nothing to say.
+    assert overlap_note(["smooth_l1", "huber (delta=1.345)"]) is None
+    assert overlap_note(["smooth_l1 (beta=2)", "huber"]) is None
+    assert overlap_note(["l1", "l2", "tukey", "welsch"]) is None
+    assert overlap_note([]) is None
+
+
+def test_overlap_note_reference_solvers():
+    note = overlap_note(["l2", "sklearn_ols"])
+    assert "sklearn_ols" in note and "l2" in note and "drawn last hides" in note
+    note = overlap_note(["huber", "sklearn_huber"])
+    assert "another estimator" in note and "hides" not in note
+    # A solver without its loss in the figure: its colour is its own there.
+    assert overlap_note(["l1", "sklearn_ols"]) is None
+    assert STYLES["sklearn_ols"]["color"] == STYLES["l2"]["color"]

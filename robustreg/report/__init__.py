@@ -37,7 +37,8 @@ import pandas as pd
 
 from ..study.record import atomic_write
 from .collect import NON_SETTING_COLUMNS, Collection, NoRecordsError, ReportError, collect, done_runs, write_histories
-from .figures import Skipped, draw_figures
+from .classic import CLASSIC_FILES, classic_markdown, classic_tables, draw_classic
+from .figures import Skipped, _Out, draw_figures
 from .markdown import REPORT_JSON, render_report, report_json, write_index
 from .style import style_map
 from .tables import (
@@ -103,7 +104,7 @@ _SETTING_DICTS = (("dataset", "dataset_args"), ("outliers", "outlier_args"), ("l
 #: Packed or per-job list columns that runs.csv does not carry (settings go one per column,
 #: coefficients to coefficients.csv).
 _PACKED = ("dataset_params", "outlier_params", "loss_params", "model_params", "dataset_args", "outlier_args",
-           "loss_args", "coef", "coef_reference", "coef_true", "bse", "published", "known_outliers")
+           "loss_args", "coef", "coef_reference", "coef_true", "bse", "published", "known_outliers", "weights")
 
 
 def _cell(value):
@@ -139,7 +140,8 @@ def runs_for_csv(runs: pd.DataFrame) -> pd.DataFrame:
             values = pd.Series([_cell(d.get(key)) for d in dicts], index=frame.index, dtype=object)
             if varying(pd.DataFrame({key: values[known]}), [key]):
                 expanded[f"{prefix}.{key}"] = values
-    frame = frame.drop(columns=constant + [c for c in _PACKED if c in frame])
+    # Timings differ from run to run: they stay in the records, so that a rerun rewrites runs.csv byte for byte.
+    frame = frame.drop(columns=constant + [c for c in (*_PACKED, "fit_seconds") if c in frame])
     at = list(frame.columns).index("model") + 1 if "model" in frame else len(frame.columns)
     for k, (name, values) in enumerate(expanded.items()):
         frame.insert(at + k, name, values)
@@ -177,18 +179,30 @@ def coefficients_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 def write_tables(runs: pd.DataFrame, summary: pd.DataFrame, paired: pd.DataFrame, collection: Collection,
                  out_dir: Path) -> None:
-    """Write ``runs.csv``, ``summary.csv``, ``paired.csv`` and ``histories.parquet`` into ``out_dir``."""
+    """Write ``runs.csv``, ``coefficients.csv``, ``coverage.csv`` (when some job qualifies), ``summary.csv``,
+    ``paired.csv`` and ``histories.parquet`` into ``out_dir``.
+
+    Every CSV file starts with its header row, even when it has no rows (``paired.csv`` of a study without
+    an L2 baseline): ``pandas.read_csv`` reads it as an empty table with its columns.
+
+    Raises
+    ------
+    ValueError
+        A table has no columns (it would be written as a file without a header).
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _csv(runs_for_csv(runs), out_dir / "runs.csv")
-    _csv(coefficients_table(runs), out_dir / "coefficients.csv")
     coverage = coverage_table(runs)
-    if len(coverage):
-        _csv(coverage, out_dir / "coverage.csv")
-    else:  # no longer: an earlier report's table must not outlive it
-        (out_dir / "coverage.csv").unlink(missing_ok=True)
-    _csv(summary, out_dir / "summary.csv")
-    _csv(paired, out_dir / "paired.csv")
+    tables = {"runs.csv": runs_for_csv(runs), "coefficients.csv": coefficients_table(runs),
+              "coverage.csv": coverage if len(coverage) else None, "summary.csv": summary, "paired.csv": paired}
+    for name, frame in tables.items():
+        if frame is not None and frame.columns.empty:
+            raise ValueError(f"{name}: the table has no columns, so the file would have no header row")
+    for name, frame in tables.items():
+        if frame is not None:
+            _csv(frame, out_dir / name)
+        else:  # no longer: an earlier report's table must not outlive it
+            (out_dir / name).unlink(missing_ok=True)
     write_histories(collection, out_dir / "histories.parquet")
 
 
@@ -245,8 +259,17 @@ def make_report(sweep_dir, out_dir=None, progress: bool = True, index_dir=None, 
 
     out_dir.mkdir(parents=True, exist_ok=True)
     write_tables(runs, summary, paired, coll, out_dir)
+    classic = classic_tables(runs)
+    for name in CLASSIC_FILES:  # a table of an earlier report must not outlive it
+        if name in classic:
+            _csv(classic[name], out_dir / name)
+        else:
+            (out_dir / name).unlink(missing_ok=True)
     if figures:
         drawn, skipped = draw_figures(runs, coll.histories, out_dir, styles)
+        more = _Out(out_dir, styles)
+        draw_classic(runs, more, classic)
+        drawn, skipped = drawn + more.figures, skipped + more.skipped
     else:
         drawn, skipped = [], [Skipped("all figures", "figures were not requested (--no-figures)")]
     sweep_label = os.path.relpath(sweep_dir.resolve(), out_dir.resolve()).replace(os.sep, "/")
@@ -254,7 +277,7 @@ def make_report(sweep_dir, out_dir=None, progress: bool = True, index_dir=None, 
         study=coll.study, counts=coll.counts(), runs=runs, summary=summary, paired=paired, verdicts=verdicts,
         figures=drawn, skipped=skipped, out_dir=out_dir, sweep_label=sweep_label,
         sweep_files=coll.sweep_files, unexpected=coll.unexpected, duplicates=coll.duplicates,
-        damaged=coll.damaged, coverage=coverage_table(runs),
+        damaged=coll.damaged, coverage=coverage_table(runs), classic=classic_markdown(classic),
     )
     atomic_write(out_dir / "report.md", text)
     atomic_write(out_dir / REPORT_JSON, report_json(coll.study, coll.counts(), verdicts))

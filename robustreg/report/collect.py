@@ -82,7 +82,7 @@ NON_SETTING_COLUMNS = frozenset(OUTCOME_COLUMNS) | {
     "loss", "loss_params", "model_params", "n_train", "n_test", "n_features",
     "reference_method", "n_corrupted", "coef", "intercept", "coef_reference", "coef_true",
     "published", "known_outliers", "overrides", "convex", "redescending", "dataset_args", "outlier_args",
-    "loss_args", "bse",
+    "loss_args", "bse", "weights",
 }
 
 
@@ -389,6 +389,7 @@ def _metrics_row(rec: dict) -> dict:
         bse=rec.get("bse"),
         published=published,
         known_outliers=rec.get("known_outliers") or [],
+        weights=rec.get("weights"),
     )
     return row
 

@@ -282,6 +282,10 @@ def _error_vs_fraction(runs: pd.DataFrame, out: _Out) -> None:
     if not kinds:
         out.skip(name, "no contaminated jobs")
         return
+    hit = done[~clean_mask(done)]
+    if hit["fraction"].nunique() == 1 and hit["magnitude"].nunique() >= 3:
+        out.skip(name, "one contamination fraction (the sensitivity figure draws error against magnitude)")
+        return
     facets = _facets(done, exclude=("outliers", "fraction"))
     for facet in _capped(out, name, facets):
         part, desc = facet.rows, facet.description

@@ -33,8 +33,12 @@ from .collect import DONE_STATUSES, NON_SETTING_COLUMNS, done_runs, dynamics_run
 __all__ = [
     "BASELINE",
     "CONFIDENCE",
+    "COVERAGE_STATS",
     "N_RESAMPLES",
+    "PAIRED_COLUMNS",
+    "PAIRED_STATS",
     "RANDOM_STATE",
+    "SUMMARY_STATS",
     "clean_mask",
     "data_columns",
     "label_varying",
@@ -56,6 +60,19 @@ BASELINE = "l2"
 REFERENCE_BASELINE = "sklearn_ols"
 #: Settings that describe the data a job saw (together with the seed).
 DATA_SETTINGS = ("study", "dataset", "dataset_params", "outliers", "fraction", "magnitude", "outlier_params")
+#: The statistics columns of ``summary.csv``, after its group keys (the last five are left out when no job
+#: of the runs table has the measure).
+SUMMARY_STATS = ("n", "failed", "diverged", "not_converged", "coef_error_mean", "coef_error_median",
+                 "coef_error_ci_low", "coef_error_ci_high", "relative_error_median", "test_rmse_median",
+                 "n_iter_median", "max_grad_norm_median", "converged_share")
+#: The statistics columns of ``paired.csv`` (the keys of :func:`compare`), after its group keys.
+PAIRED_STATS = ("n_pairs", "median", "median_baseline", "median_diff", "ci_low", "ci_high", "win_share",
+                "difference")
+#: The columns of ``paired.csv`` that every table has: ``loss_label``, ``baseline``, then (between these and
+#: the statistics) the group keys of the study, then :data:`PAIRED_STATS`.
+PAIRED_COLUMNS = ("loss_label", "baseline", *PAIRED_STATS)
+#: The statistics columns of ``coverage.csv``, after its group keys.
+COVERAGE_STATS = ("n", "intervals", "coverage", "coverage_slopes")
 
 
 # ---------------------------------------------------------------- settings
@@ -201,6 +218,8 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
             conv = finished["converged"].dropna()
             row["converged_share"] = float(conv.astype(bool).mean()) if len(conv) else math.nan
         out.append(row)
+    if not out:  # no job to summarize: the header all the same
+        return pd.DataFrame(columns=[*keys, *SUMMARY_STATS])
     table = pd.DataFrame(out)
     return table.reset_index(drop=True)
 
@@ -318,7 +337,7 @@ def paired_table(runs: pd.DataFrame, baseline: str = BASELINE, value: str = "coe
     """
     done = estimator_runs(runs)
     if done.empty or "loss_label" not in done:
-        return pd.DataFrame()
+        return pd.DataFrame(columns=list(PAIRED_COLUMNS))
     labels = sorted(l for l in done["loss_label"].dropna().unique() if l != baseline)
     data_keys, opt_keys = _pair_keys(done)
     group_keys = [*data_keys, *opt_keys]
@@ -334,12 +353,14 @@ def paired_table(runs: pd.DataFrame, baseline: str = BASELINE, value: str = "coe
             row.update(compare(part))
             rows.append(row)
     table = pd.DataFrame(rows)
+    # The keys a pair row has (all of them when there is none: the header of an empty table).
+    present = [k for k in group_keys if k in table] if len(table) else group_keys
+    first = ["loss_label", "baseline", *[k for k in ("outliers", "fraction") if k in present]]
+    columns = first + [k for k in present if k not in first] + list(PAIRED_STATS)
     if table.empty:
-        return table
-    first = ["loss_label", "baseline", *[k for k in ("outliers", "fraction") if k in table]]
-    rest = [c for c in table.columns if c not in first]
-    table = table[first + rest]
-    return table.sort_values([c for c in first + [k for k in group_keys if k in table and k not in first]],
+        return pd.DataFrame(columns=columns)
+    table = table[columns]
+    return table.sort_values([c for c in columns if c not in PAIRED_STATS],
                              kind="mergesort", na_position="last").reset_index(drop=True)
 
 
@@ -457,16 +478,17 @@ def coverage_table(runs: pd.DataFrame, confidence: float = CONFIDENCE) -> pd.Dat
     synthetic data): each coefficient's normal interval ``estimate +- z *
     std_error`` at ``confidence``.  Columns: the keys, ``n`` (jobs),
     ``intervals`` (coefficients), ``coverage`` (all coefficients, intercept
-    included) and ``coverage_slopes``.  Empty when no job qualifies.
+    included) and ``coverage_slopes``.  Empty when no job qualifies (with the columns all the same: the
+    summary's keys and :data:`COVERAGE_STATS`).
     """
     if not {"bse", "coef_true", "coef", "intercept"} <= set(runs.columns):
-        return pd.DataFrame()
+        return pd.DataFrame(columns=[*summary_keys(runs), *COVERAGE_STATS])
     done = estimator_runs(runs)
     usable = [isinstance(b, list) and isinstance(t, list) and isinstance(c, list)
               for b, t, c in zip(done["bse"], done["coef_true"], done["coef"])]
     done = done[usable]
     if not len(done):
-        return pd.DataFrame()
+        return pd.DataFrame(columns=[*summary_keys(runs), *COVERAGE_STATS])
     z = float(stats.norm.ppf(0.5 + confidence / 2))
     keys = summary_keys(done)
     out = []

@@ -1,0 +1,247 @@
+"""The findings page: each claim judged once, on the records of every default study together.
+
+:func:`make_findings` collects the sweep folders of the given studies,
+pools their runs tables (the study is a setting: pairs, ratios and
+settings never cross studies), and applies the rules of
+:mod:`robustreg.report.verdicts` to the pool.  Each pooled verdict is
+computed again on two disjoint halves of the seeds (even and odd seeds of
+each study; a study part that has one seed only, such as a classic data
+set fitted as it is, is deterministic and goes into both halves): a verdict
+that differs between the halves is shown as unstable, with both results.
+
+The page, ``results/README.md``, gives first the answer (one row per claim:
+verdict, stability, why, evidence), then the headline figures, the price of
+robustness (efficiency against empirical breakdown), each claim's evidence
+by study with links to the figures and tables behind it, and the studies'
+index.  Its text is kept in ``findings.json`` beside it, so that the index
+of studies, rewritten after each study's report, keeps it (and says when a
+study's report changed after the findings were computed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..study.record import atomic_write
+from .collect import collect
+from .tables import add_history_metrics
+from .verdicts import CLAIMS, NOT_TESTED, RULES, Verdict, evaluate_claims
+
+__all__ = ["FINDINGS_JSON", "Finding", "make_findings", "pooled_verdicts", "seed_halves", "why_sentence"]
+
+FINDINGS_JSON = "findings.json"
+#: The figures (file stems, globbed in each study's figures/ folder) and tables that show each claim's evidence.
+EVIDENCE = {
+    "C1": (("error_vs_fraction", "grad_norm", "sensitivity", "breakdown"), ("paired.csv", "summary.csv")),
+    "C2": (("convergence", "step_map"), ("runs.csv",)),
+    "C3": (("convergence", "step_map"), ("runs.csv",)),
+    "C4": (("error_vs_fraction", "step_map", "sensitivity", "breakdown"), ("summary.csv",)),
+    "C5": (("convergence", "step_map"), ("paired.csv", "runs.csv")),
+    "C6": (("error_vs_fraction", "sensitivity", "breakdown"), ("paired.csv",)),
+    "C7": (("penalty",), ("summary.csv",)),
+    "C8": (("error_vs_fraction", "real_data", "weights", "sensitivity", "breakdown"), ("summary.csv",)),
+}
+#: The headline figures: (study, figure stem, what it shows).
+HEADLINES = (
+    ("contamination", "error_vs_fraction", "Parameter error against contamination"),
+    ("sensitivity", "sensitivity", "Sensitivity curve: error against outlier size"),
+    ("breakdown", "breakdown", "Empirical breakdown"),
+    ("efficiency", "efficiency", "The price of robustness on clean data"),
+    ("real_data", "weights", "Which rows each fit trusts on the classic data sets"),
+    (None, "loss_shapes", "rho, psi and the weight psi(r)/r of every loss"),
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One claim's pooled verdict, its verdicts on the two seed halves, and the per-study verdicts behind it."""
+
+    claim: str
+    pooled: Verdict
+    halves: tuple
+    per_study: dict  # study -> Verdict
+
+    @property
+    def stable(self) -> bool:
+        return self.halves[0].verdict == self.halves[1].verdict
+
+    def as_dict(self) -> dict:
+        return {"claim": self.claim, "verdict": self.pooled.verdict, "stable": self.stable,
+                "halves": [h.verdict for h in self.halves], "why": why_sentence(self.pooled),
+                "evidence": self.pooled.evidence,
+                "studies": {s: v.verdict for s, v in self.per_study.items()}}
+
+
+def why_sentence(verdict: Verdict) -> str:
+    """The paragraph of the verdict's rule that decided it (``"Qualified: ..."``), without its label."""
+    head = verdict.verdict.capitalize() + ":"
+    for paragraph in verdict.rule.split("\n"):
+        if paragraph.startswith(head):
+            text = paragraph[len(head):].strip()
+            # A bare "otherwise." says nothing on its own: the measurements that led there follow.
+            return text if len(text) > 30 else f"{text} {'; '.join(verdict.evidence.split('; ')[:2])}."
+    return verdict.evidence.split("; ")[0]
+
+
+def seed_halves(runs: pd.DataFrame) -> tuple:
+    """Two disjoint halves of the seeds: even and odd seeds of each study part that varies the seed.
+
+    A part (study x data set) with one seed is deterministic and goes into both halves.
+    """
+    seed = pd.to_numeric(runs["seed"], errors="coerce").fillna(0).astype(int)
+    keys = [c for c in ("study", "dataset") if c in runs]
+    n_seeds = runs.assign(_seed=seed).groupby(keys, dropna=False)["_seed"].transform("nunique")
+    single = n_seeds <= 1
+    return runs[single | (seed % 2 == 0)], runs[single | (seed % 2 == 1)]
+
+
+def pooled_verdicts(runs: pd.DataFrame) -> list:
+    """The rules on the pooled runs table (with a ``study`` column), and on each half of its seeds."""
+    first, second = seed_halves(runs)
+    whole, a, b = evaluate_claims(runs), evaluate_claims(first), evaluate_claims(second)
+    return [(w, (x, y)) for w, x, y in zip(whole, a, b)]
+
+
+def _study_runs(sweep_dir: Path, results_dir: Path) -> pd.DataFrame:
+    """One study's runs table (its report's histories file lends the histories), job folders prefixed by the study."""
+    coll = collect(sweep_dir, progress=False, consolidated=results_dir / sweep_dir.name / "histories.parquet")
+    runs = add_history_metrics(coll.runs, coll.histories)
+    return runs.assign(study=coll.study, job_dir=coll.study + "/" + runs["job_dir"].astype(str))
+
+
+def _figures(results_dir: Path, study: str, stems) -> list:
+    out = []
+    for stem in stems:
+        out += sorted((results_dir / study / "figures").glob(f"{stem}*.png"))
+    return out
+
+
+def _links(results_dir: Path, study: str, claim: str) -> str:
+    stems, tables = EVIDENCE[claim]
+    figs = _figures(results_dir, study, stems)
+    parts = [f"[{p.stem}]({study}/figures/{p.name})" for p in figs[:4]]
+    if len(figs) > 4:
+        parts.append(f"{len(figs) - 4} more in [{study}/report.md]({study}/report.md#figures)")
+    parts += [f"[{t}]({study}/{t})" for t in tables if (results_dir / study / t).is_file()]
+    return ", ".join(parts)
+
+
+def _price_table(results_dir: Path) -> list:
+    """Efficiency at the normal against empirical breakdown, one row per estimator (from the two studies' tables)."""
+    eff_path, bd_path = results_dir / "efficiency" / "efficiency.csv", results_dir / "breakdown" / "breakdown.csv"
+    if not (eff_path.is_file() and bd_path.is_file()):
+        return []
+    eff = pd.read_csv(eff_path)
+    eff = eff[eff["noise"] == "gaussian"].set_index("loss_label")
+    bd = pd.read_csv(bd_path)
+    labels = list(dict.fromkeys([*eff.index, *bd["loss_label"]]))
+
+    def g(x):
+        return "" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.3g}"
+
+    def brk(label, kind):
+        row = bd[(bd["loss_label"] == label) & (bd["outliers"] == kind)]
+        if row.empty:
+            return ""
+        f = row["breakdown_fraction"].iloc[0]
+        return f"none up to {g(row['largest_fraction'].iloc[0])}" if pd.isna(f) else g(float(f))
+
+    lines = ["| estimator | efficiency at the normal [95% interval] | textbook | breaks down at (vertical) | "
+             "breaks down at (leverage) |", "|---|---|---|---|---|"]
+    for label in labels:
+        e = eff.loc[label] if label in eff.index else None
+        eff_text = "" if e is None else f"{g(e['efficiency'])} [{g(e['ci_low'])}, {g(e['ci_high'])}]"
+        book = "" if e is None else g(e["textbook"])
+        lines.append(f"| {label} | {eff_text} | {book} | {brk(label, 'vertical')} | {brk(label, 'leverage')} |")
+    return lines
+
+
+def render_findings(findings: list, results_dir: Path, studies: list) -> str:
+    """The findings part of ``results/README.md`` (markdown)."""
+    n_half = "even and odd seeds"
+    lines = ["# Findings", "",
+             "Each claim of the article judged once, on the job records of every default study together "
+             f"({', '.join(f'[{s}]({s}/report.md)' for s in studies)}). The study is a setting: jobs are paired and "
+             "compared only within a study. The rules are those printed in each study's report "
+             "(`robustreg.report.verdicts`). **Stable** means the same verdict on two disjoint halves of the seeds "
+             f"({n_half}; a classic data set fitted as it is has one seed and is in both).", "",
+             "| claim | verdict | stable on seed halves | why | evidence |", "|---|---|---|---|---|"]
+    for f in findings:
+        stable = "yes" if f.stable else f"**no**: {f.halves[0].verdict} / {f.halves[1].verdict}"
+        bearing = [s for s, v in f.per_study.items() if v.verdict != NOT_TESTED]
+        links = ", ".join(f"[{s}](#{f.claim.lower()}-evidence)" for s in bearing) or "no study tests it"
+        lines.append(f"| **{f.claim}** {CLAIMS[f.claim]} | **{f.pooled.verdict}** | {stable} | "
+                     f"{why_sentence(f.pooled)} | {links} |")
+    lines += ["", "## Headline figures", ""]
+    for study, stem, title in HEADLINES:
+        rel = f"figures/{stem}.png" if study is None else f"{study}/figures/{stem}.png"
+        if (results_dir / rel).is_file():
+            lines += [f"**{title}**" + (f" ([{study}]({study}/report.md))" if study else ""), "",
+                      f"![{title}]({rel})", ""]
+    price = _price_table(results_dir)
+    if price:
+        lines += ["## The price of robustness", "",
+                  "Efficiency on clean Gaussian data ([efficiency](efficiency/report.md)) against the empirical "
+                  "breakdown fraction ([breakdown](breakdown/report.md)): the first contamination fraction at which "
+                  "the median error exceeds 3 times the clean one. A blank: the estimator is not in that study.", "",
+                  *price, ""]
+    lines += ["## Evidence by claim", ""]
+    for f in findings:
+        lines += [f'<a id="{f.claim.lower()}-evidence"></a>', f"### {f.claim}: {f.pooled.verdict}", "",
+                  f"Pooled: {f.pooled.evidence}", ""]
+        if not f.stable:
+            lines += [f"Seed halves: even seeds **{f.halves[0].verdict}** ({f.halves[0].evidence}); odd seeds "
+                      f"**{f.halves[1].verdict}** ({f.halves[1].evidence}).", ""]
+        for study, v in f.per_study.items():
+            if v.verdict == NOT_TESTED:
+                continue
+            links = _links(results_dir, study, f.claim)
+            lines.append(f"- [{study}]({study}/report.md) ({v.verdict}): {v.evidence}"
+                         + (f". Shown in: {links}" if links else ""))
+        untested = [s for s, v in f.per_study.items() if v.verdict == NOT_TESTED]
+        if untested:
+            lines.append(f"- not tested in: {', '.join(untested)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _digest(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def make_findings(sweep_dirs, results_dir, figures: bool = True) -> list:
+    """Pool the studies' records, judge each claim, and rewrite ``results_dir/README.md`` with the findings.
+
+    Returns the list of :class:`Finding`, in claim order.
+    """
+    from .markdown import REPORT_JSON, write_index
+
+    results_dir = Path(results_dir)
+    frames, studies = [], []
+    for sweep in sweep_dirs:
+        runs = _study_runs(Path(sweep), results_dir)
+        frames.append(runs)
+        studies.append(str(runs["study"].iloc[0]))
+    pooled = pd.concat(frames, ignore_index=True, sort=False)
+    per_study = {s: {v.claim: v for v in evaluate_claims(r)} for s, r in zip(studies, frames)}
+    findings = [Finding(whole.claim, whole, halves, {s: per_study[s][whole.claim] for s in studies})
+                for whole, halves in pooled_verdicts(pooled)]
+    if figures:
+        from .shapes import draw_loss_shapes
+
+        draw_loss_shapes(results_dir)
+    text = render_findings(findings, results_dir, studies)
+    info = {"markdown": text, "findings": [f.as_dict() for f in findings],
+            "reports": {s: _digest(results_dir / s / REPORT_JSON) for s in studies}}
+    atomic_write(results_dir / FINDINGS_JSON, json.dumps(info, indent=1, sort_keys=True) + "\n")
+    write_index(results_dir)
+    return findings
+
+
+assert len(RULES) == len(EVIDENCE)
