@@ -49,7 +49,7 @@ CASES = [
     (["loss=hubr"], "loss=hubr is invalid; allowed: one of barron"),
     (["model=adam"], "model=adam is invalid; allowed: one of gd, sklearn_huber"),
     (["outliers=foo"], "outliers=foo is invalid; allowed: one of heavy_tail"),
-    (["experiment=nope"], "experiment=nope is invalid; allowed: one of contamination"),
+    (["experiment=nope"], "experiment=nope is invalid; allowed: one of breakdown, contamination, convergence, efficiency"),
     (["hydra/launcher=nope"], "hydra/launcher=nope is invalid; allowed: one of basic"),
     # -- a key that is not a setting, in each group
     (["dataset.foo=1"], "dataset.foo is not a setting; allowed: name, n_train"),
