@@ -36,7 +36,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..study.record import atomic_write
-from .collect import NON_SETTING_COLUMNS, Collection, NoRecordsError, ReportError, collect, done_runs, write_histories
+from .collect import NON_SETTING_COLUMNS, PACKED_COLUMNS, Collection, NoRecordsError, ReportError, collect, done_runs, write_histories
 from .classic import CLASSIC_FILES, classic_markdown, classic_tables, draw_classic
 from .figures import Skipped, _Out, draw_figures
 from .markdown import REPORT_JSON, render_report, report_json, write_index
@@ -101,10 +101,7 @@ def _csv(frame: pd.DataFrame, path: Path) -> None:
 
 #: The settings written to runs.csv, one column per key, named as the config key: (prefix, runs column of dicts).
 _SETTING_DICTS = (("dataset", "dataset_args"), ("outliers", "outlier_args"), ("loss", "loss_args"))
-#: Packed or per-job list columns that runs.csv does not carry (settings go one per column,
-#: coefficients to coefficients.csv).
-_PACKED = ("dataset_params", "outlier_params", "loss_params", "model_params", "dataset_args", "outlier_args",
-           "loss_args", "coef", "coef_reference", "coef_true", "bse", "published", "known_outliers", "weights")
+_PACKED = PACKED_COLUMNS
 
 
 def _cell(value):

@@ -86,6 +86,14 @@ NON_SETTING_COLUMNS = frozenset(OUTCOME_COLUMNS) | {
 }
 
 
+#: The per-job lists and dicts of the runs table (arguments, coefficients, weights): no claim rule reads them.
+LIST_COLUMNS = ("dataset_args", "outlier_args", "loss_args", "coef", "coef_reference", "coef_true", "bse",
+                "published", "known_outliers", "weights")
+#: What runs.csv does not carry: the packed settings strings (settings go one per column) and the lists
+#: (coefficients go to coefficients.csv).
+PACKED_COLUMNS = ("dataset_params", "outlier_params", "loss_params", "model_params", *LIST_COLUMNS)
+
+
 def estimator_runs(runs: pd.DataFrame) -> pd.DataFrame:
     """The jobs whose fitted estimate is compared with others: status ``ok`` or ``diverged``.
 

@@ -23,6 +23,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -223,11 +226,15 @@ def make_findings(sweep_dirs, results_dir, figures: bool = True) -> list:
     from .markdown import REPORT_JSON, write_index
 
     results_dir = Path(results_dir)
-    frames, studies = [], []
-    for sweep in sweep_dirs:
-        runs = _study_runs(Path(sweep), results_dir)
-        frames.append(runs)
-        studies.append(str(runs["study"].iloc[0]))
+    sweeps = [Path(s) for s in sweep_dirs]
+    if len(sweeps) > 1 and (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods():
+        # The studies are collected side by side (forked workers; only the tables travel back).
+        with ProcessPoolExecutor(max_workers=min(len(sweeps), os.cpu_count() or 1),
+                                 mp_context=multiprocessing.get_context("fork")) as pool:
+            frames = list(pool.map(_study_runs, sweeps, [results_dir] * len(sweeps)))
+    else:
+        frames = [_study_runs(s, results_dir) for s in sweeps]
+    studies = [str(runs["study"].iloc[0]) for runs in frames]
     pooled = pd.concat(frames, ignore_index=True, sort=False)
     per_study = {s: {v.claim: v for v in evaluate_claims(r)} for s, r in zip(studies, frames)}
     findings = [Finding(whole.claim, whole, halves, {s: per_study[s][whole.claim] for s in studies})
