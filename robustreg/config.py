@@ -1,7 +1,7 @@
 """Typed job specifications: what identifies one experiment job.
 
-Plain dataclasses, with no Hydra inside.  The entry point registers them as
-Hydra schemas (so that a wrong type is rejected when the config is
+Plain dataclasses, with no Hydra inside.  :func:`robustreg.study.schemas.register_schemas`
+registers them as Hydra schemas (so that a wrong type is rejected when the config is
 composed) and turns the composed config into these objects with
 ``OmegaConf.to_object``, which runs ``__post_init__``: every value range is
 checked there, before a job writes anything, with one line naming the key,
@@ -18,6 +18,7 @@ from typing import Any, List, Optional
 
 from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
+from .datasets._real import CLASSIC_NAMES
 from .losses import LOSSES
 from .outliers import OUTLIER_KINDS
 
@@ -139,8 +140,8 @@ class ClassicConf:
     name: str = "stackloss"
 
     def __post_init__(self):
-        if self.name not in ("stackloss", "stars_cyg", "hbk", "telef"):
-            _fail("dataset.name", self.name, "stackloss, stars_cyg, hbk, telef")
+        if self.name not in CLASSIC_NAMES:
+            _fail("dataset.name", self.name, ", ".join(CLASSIC_NAMES))
 
 
 @dataclass

@@ -354,7 +354,7 @@ class PseudoHuberLoss(Loss):
 
     def rho(self, r):
         u = np.asarray(r, dtype=float) / self.delta
-        # expm1/log1p form: delta^2 * u^2 / (sqrt(1+u^2) + 1) avoids cancellation near 0.
+        # delta^2 (sqrt(1+u^2) - 1) written as delta^2 u^2 / (sqrt(1+u^2) + 1): no cancellation near 0.
         return self.delta**2 * (u * u) / (np.sqrt(1.0 + u * u) + 1.0)
 
     def psi(self, r):

@@ -133,8 +133,8 @@ def _errors(values) -> np.ndarray:
     return x
 
 
-def _group_frame(frame: pd.DataFrame, keys: list):
-    """groupby that keeps missing keys as their own group and sorts deterministically."""
+def group_frames(frame: pd.DataFrame, keys: list):
+    """``(key tuple, rows)`` per group of ``keys``: missing keys form their own group, in sorted order; no keys: one group."""
     if not keys:
         yield (), frame
         return
@@ -193,7 +193,7 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
     keyed = runs[runs["status"].isin((*DONE_STATUSES, "failed"))] if "status" in runs else runs
     keys = summary_keys(keyed)
     out = []
-    for key, part in _group_frame(keyed, keys):
+    for key, part in group_frames(keyed, keys):
         done = estimator_runs(part)
         err = _errors(done["coef_error"]) if len(done) else np.zeros(0)
         low, high = median_interval(err)
@@ -225,7 +225,7 @@ def summary_table(runs: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- pairing
-def _pair_keys(runs: pd.DataFrame) -> tuple:
+def _data_and_optimizer_keys(runs: pd.DataFrame) -> tuple:
     """(data keys, optimizer keys): the varying settings a pair must share, seed apart."""
     return data_columns(runs), optimizer_columns(runs)
 
@@ -254,7 +254,7 @@ def paired_values(runs: pd.DataFrame, label: str, baseline: str = BASELINE, valu
         ``value_baseline``; one row per pair.
     """
     done = subset(runs)
-    data_keys, opt_keys = _pair_keys(done) if keys is None else (keys, [])
+    data_keys, opt_keys = _data_and_optimizer_keys(done) if keys is None else (keys, [])
     data_keys = [k for k in data_keys if k != "loss_label"]
     a = done[done["loss_label"] == label]
     if a.empty:
@@ -339,7 +339,7 @@ def paired_table(runs: pd.DataFrame, baseline: str = BASELINE, value: str = "coe
     if done.empty or "loss_label" not in done:
         return pd.DataFrame(columns=list(PAIRED_COLUMNS))
     labels = sorted(l for l in done["loss_label"].dropna().unique() if l != baseline)
-    data_keys, opt_keys = _pair_keys(done)
+    data_keys, opt_keys = _data_and_optimizer_keys(done)
     group_keys = [*data_keys, *opt_keys]
     rows = []
     for label in labels:
@@ -347,7 +347,7 @@ def paired_table(runs: pd.DataFrame, baseline: str = BASELINE, value: str = "coe
         if pairs.empty:
             continue
         gkeys = [k for k in group_keys if k in pairs]
-        for key, part in _group_frame(pairs, gkeys):
+        for key, part in group_frames(pairs, gkeys):
             row = {"loss_label": label, "baseline": _baseline_of(done, label, baseline)}
             row.update(dict(zip(gkeys, key)))
             row.update(compare(part))
@@ -492,7 +492,7 @@ def coverage_table(runs: pd.DataFrame, confidence: float = CONFIDENCE) -> pd.Dat
     z = float(stats.norm.ppf(0.5 + confidence / 2))
     keys = summary_keys(done)
     out = []
-    for key, part in _group_frame(done, keys):
+    for key, part in group_frames(done, keys):
         held, held_slopes = [], []
         for coef, intercept, bse, true in zip(part["coef"], part["intercept"], part["bse"], part["coef_true"]):
             est = np.array([intercept, *coef], dtype=float)

@@ -43,7 +43,8 @@ import numpy as np
 import pandas as pd
 
 from .collect import done_runs, dynamics_runs, estimator_runs
-from .tables import clean_mask, compare, label_varying, paired_differences, paired_values, setting_columns
+from .tables import (clean_mask, compare, group_frames, label_varying, paired_differences, paired_values,
+                     setting_columns)
 
 __all__ = ["CLAIMS", "RULES", "VERDICTS", "Verdict", "evaluate_claims", "rule_text"]
 
@@ -57,9 +58,8 @@ OSC_INCREASE_SHARE = 0.1
 OSC_GRAD_FLOOR = 0.01
 DIMINISHING_TOLERANCE = 1.1
 BREAKDOWN_FACTOR = 3.0
-#: Outlier kinds that move only the response, and kinds that move the features.
+#: Outlier kinds that move only the response.
 RESPONSE_KINDS = ("vertical", "heavy_tail")
-LEVERAGE_KINDS = ("leverage", "mixed")
 DIMINISHING_STEPS = ("auto", "invscaling")
 #: Starting fits of high breakdown point (a redescending loss needs one).
 ROBUST_INITS = ("lts", "s")
@@ -186,14 +186,6 @@ def _context_columns(runs: pd.DataFrame) -> list:
     return label_varying(runs, [c for c in setting_columns(runs) if c not in skip])
 
 
-def _groups(frame: pd.DataFrame, keys: list):
-    if not keys:
-        yield (), frame
-        return
-    for key, part in frame.groupby(keys, dropna=False, sort=True):
-        yield (key if isinstance(key, tuple) else (key,)), part
-
-
 def _median(values) -> float:
     """Median with a missing or non-finite outcome counted as +inf (a fit that overflowed)."""
     x = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
@@ -209,7 +201,7 @@ def _worst_ratio(runs: pd.DataFrame, kind: str, column: str, context: list, subs
     whose jobs all fall out of the subset is skipped, not replaced by a weaker one).
     """
     ratios = []
-    for key, part in _groups(runs, context):
+    for key, part in group_frames(runs, context):
         clean = part[clean_mask(part)]
         hit = _strongest(part, kind)
         if subset is not None:
@@ -228,7 +220,7 @@ def _worst_ratio(runs: pd.DataFrame, kind: str, column: str, context: list, subs
     return max(ratios) if ratios else math.nan
 
 
-def _pair_keys(runs: pd.DataFrame) -> list:
+def _shared_settings(runs: pd.DataFrame) -> list:
     """The keys two jobs of different losses must share to be paired (with the seed): the contamination and
     every setting that varies for some loss."""
     always = [c for c in ("outliers", "fraction") if c in runs]
@@ -237,7 +229,7 @@ def _pair_keys(runs: pd.DataFrame) -> list:
 
 def _compare_at(runs: pd.DataFrame, label: str, baseline: str, value: str = "coef_error") -> dict | None:
     """Paired comparison of two losses' estimates (estimator jobs only)."""
-    pairs = paired_values(runs, label, baseline, value, keys=_pair_keys(runs), subset=estimator_runs)
+    pairs = paired_values(runs, label, baseline, value, keys=_shared_settings(runs), subset=estimator_runs)
     if len(pairs) < MIN_PAIRS:
         return None
     return compare(pairs)
@@ -356,7 +348,7 @@ def c2_l1_fixed_step_oscillates(runs: pd.DataFrame) -> Verdict:
     if dimin.empty:
         evidence.append("no diminishing-step L1 job in this study")
         return _verdict(c2_l1_fixed_step_oscillates, SUPPORTED, evidence)
-    keys = [c for c in _pair_keys(gd) if c in ("study", "dataset", "dataset_params", "outliers", "fraction",
+    keys = [c for c in _shared_settings(gd) if c in ("study", "dataset", "dataset_params", "outliers", "fraction",
                                                "magnitude", "outlier_params")] + ["seed"]
     pairs = const[[*keys, "coef_error"]].merge(
         dimin[[*keys, "coef_error", "converged"]], on=keys, suffixes=("_const", "_dimin"))
@@ -439,7 +431,7 @@ def c4_l2_not_robust_explodes(runs: pd.DataFrame) -> Verdict:
         not_robust |= ratio == ratio and ratio >= NOT_ROBUST_RATIO
     diverging = set()
     n_stable = 0
-    for key, part in _groups(dynamics_runs(l2), context):
+    for key, part in group_frames(dynamics_runs(l2), context):
         clean = part[clean_mask(part)]
         if clean.empty or clean["diverged"].fillna(False).astype(bool).any():
             continue
@@ -489,7 +481,7 @@ def c5_smooth_l1_fast_and_bounded(runs: pd.DataFrame) -> Verdict:
         return _verdict(c5_smooth_l1_fast_and_bounded, NOT_TESTED, NO_PLAIN_GD)
     if "settle_iter" not in gd:
         return _verdict(c5_smooth_l1_fast_and_bounded, NOT_TESTED, "no recorded histories")
-    keys = _pair_keys(gd)
+    keys = _shared_settings(gd)
     pairs = paired_values(gd, "smooth_l1", "l1", "settle_iter", keys=keys, subset=dynamics_runs)
     if len(pairs) < MIN_PAIRS:
         return _verdict(c5_smooth_l1_fast_and_bounded, NOT_TESTED, f"fewer than {MIN_PAIRS} Smooth L1 / L1 pairs")
@@ -536,11 +528,11 @@ def c6_smooth_l1_beats_l2(runs: pd.DataFrame) -> Verdict:
     """
     gd = _estimator_gd(runs)
     cont = _contaminated(gd)
-    keys = _pair_keys(cont)
+    keys = _shared_settings(cont)
     pairs = paired_values(cont, "smooth_l1", "l2", keys=keys, subset=estimator_runs)
     groups = []
     gkeys = ["outliers", "fraction", *[k for k in label_varying(cont, keys) if k not in ("outliers", "fraction")]]
-    for key, part in _groups(pairs, gkeys):
+    for key, part in group_frames(pairs, gkeys):
         if len(part) >= MIN_PAIRS:
             groups.append((part, compare(part)))
     if not groups:
@@ -640,7 +632,7 @@ def c8_leverage_breakdown(runs: pd.DataFrame) -> Verdict:
     every = done_runs(runs)
     settings, considered = [], []
     lev = every[every["outliers"] == "leverage"] if "outliers" in every else every.iloc[0:0]
-    for name, part in _groups(lev, ["dataset"] if "dataset" in lev else []):
+    for name, part in group_frames(lev, ["dataset"] if "dataset" in lev else []):
         top = _strongest(part, "leverage")
         if len(top):
             considered.append(top)
@@ -665,7 +657,7 @@ def c8_leverage_breakdown(runs: pd.DataFrame) -> Verdict:
             continue
         best = {}
         for frame in (convex, red):
-            for key, g in _groups(frame, ["loss_label", *[c for c in opt if c != "loss_label"]]):
+            for key, g in group_frames(frame, ["loss_label", *[c for c in opt if c != "loss_label"]]):
                 best[key[0]] = min(best.get(key[0], math.inf), _median(g[col]))
         conv = {k: v for k, v in best.items() if k in set(convex["loss_label"])}
         reds = {k: v for k, v in best.items() if k in set(red["loss_label"])}
