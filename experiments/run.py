@@ -5,7 +5,7 @@
     python experiments/run.py experiment=contamination     # or +experiment=contamination
 
 A thin wrapper: the config becomes plain dataclasses (``OmegaConf.to_object``,
-which checks every value range) and :func:`robustreg.experiment.run_job` does
+which checks every value range) and :func:`robustreg.study.job.run_job` does
 the rest.  Bad input ends a single run with one line and exit status 2
 (:func:`preflight` checks the overrides and values before Hydra makes the
 job's folder); in a sweep, the job's failure is recorded and the other jobs
@@ -25,7 +25,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from robustreg.experiment import one_blas_thread, run_job
+from robustreg.study.job import one_blas_thread, run_job
 from robustreg.study import record
 from robustreg.study.errors import BAD_INPUT, compose_error
 from robustreg.study.errors import explain as _explain

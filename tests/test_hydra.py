@@ -13,7 +13,7 @@ from hydra_plugins.robustreg_plugin.robustreg_sweeper import RobustregSweeper
 from omegaconf import OmegaConf
 
 from robustreg import GDRegressor
-from robustreg.config import GDConf, JobConf, OutliersConf
+from robustreg.study.spec import GDConf, JobConf, OutliersConf
 from robustreg.datasets import DATASETS, load_dataset
 from robustreg.losses import LOSSES
 from robustreg.outliers import OUTLIER_KINDS

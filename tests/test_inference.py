@@ -39,9 +39,9 @@ from statsmodels.robust import norms
 
 from robustreg import GDRegressor
 from robustreg import inference
-from robustreg.config import LOSS_CONFS, GDConf, JobConf, OutliersConf, ReferenceSolverConf, SyntheticConf
+from robustreg.study.spec import LOSS_CONFS, GDConf, JobConf, OutliersConf, ReferenceSolverConf, SyntheticConf
 from robustreg.datasets import load_dataset
-from robustreg.experiment import run_job
+from robustreg.study.job import run_job
 from robustreg.losses import HuberLoss, TukeyBiweightLoss
 from robustreg.robust_start import s_estimator
 

@@ -12,9 +12,9 @@ from sklearn.linear_model import QuantileRegressor
 from statsmodels.robust.scale import mad as sm_mad
 
 from robustreg import GDRegressor
-from robustreg.config import LOSS_CONFS, ClassicConf, GDConf, JobConf, OutliersConf
+from robustreg.study.spec import LOSS_CONFS, ClassicConf, GDConf, JobConf, OutliersConf
 from robustreg.datasets import load_dataset, synthetic
-from robustreg.experiment import run_job
+from robustreg.study.job import run_job
 from robustreg.losses import BarronLoss
 from robustreg.outliers import inject
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from robustreg.config import (
+from robustreg.study.spec import (
     LOSS_CONFS,
     ClassicConf,
     ConfigError,
@@ -18,8 +18,8 @@ from robustreg.config import (
     SyntheticConf,
 )
 from robustreg.datasets import load_dataset
-from robustreg.experiment import run_job
-from robustreg.reference import REFERENCE_SOLVERS, make_reference_solver
+from robustreg.study.job import run_job
+from robustreg.study.solvers import REFERENCE_SOLVERS, make_reference_solver
 
 CONF_MODEL = Path(__file__).resolve().parents[1] / "conf" / "model"
 

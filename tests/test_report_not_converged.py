@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from robustreg.config import LOSS_CONFS, GDConf, JobConf, OutliersConf, ReferenceSolverConf, SyntheticConf
-from robustreg.experiment import job_status, run_job
+from robustreg.study.spec import LOSS_CONFS, GDConf, JobConf, OutliersConf, ReferenceSolverConf, SyntheticConf
+from robustreg.study.job import job_status, run_job
 from robustreg.report import collect, figures, make_report
 from robustreg.report.collect import dynamics_runs, estimator_runs
 from robustreg.report.style import style_map

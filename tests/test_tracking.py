@@ -219,7 +219,7 @@ def test_nothing_imports_mlflow_without_the_callback(tmp_path):
     """import robustreg, a sweep, its records and a report: MLflow (and SQLAlchemy) never imported."""
     script = f"""
 import runpy, sys
-import robustreg, robustreg.experiment, robustreg.study.record, robustreg.report
+import robustreg, robustreg.study.job, robustreg.study.record, robustreg.report
 sys.argv = [{str(RUN)!r}, "experiment=smoke", "hydra.launcher.n_jobs=1"]
 try:
     runpy.run_path({str(RUN)!r}, run_name="__main__")

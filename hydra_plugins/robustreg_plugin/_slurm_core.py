@@ -10,7 +10,7 @@ What a launch does:
 
 1. Each job's config is composed here (:meth:`JobRunner.compose`) and its
    record checked as the job would check it (:func:`robustreg.study.spec.to_spec`,
-   :func:`robustreg.experiment.config_hash`, :func:`robustreg.study.record.read_done`).
+   :func:`robustreg.study.job.config_hash`, :func:`robustreg.study.record.read_done`).
    A done job is not submitted: it returns COMPLETED with its record's status,
    coef_error and n_iter.  A job whose config does not compose or is bad is
    not submitted either: it returns FAILED with the exception (a bad value's
@@ -135,7 +135,7 @@ def _returned(overrides: List[str], status: JobStatus, value, output_dir: Option
 
 def settle(runner: JobRunner, sweep_dir: Path, idx: int, overrides: List[str]) -> Optional[JobReturn]:
     """The return of a job that is not to be submitted (done already, or bad config), or None to submit it."""
-    from robustreg.experiment import config_hash
+    from robustreg.study.job import config_hash
     from robustreg.study import record
     from robustreg.study.errors import explain
     from robustreg.study.spec import to_spec

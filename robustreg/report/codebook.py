@@ -272,8 +272,8 @@ MODEL_PARAMETERS = {
 
 
 def _reference_parameters() -> dict:
-    """The other parameters a reference solver may take (from :data:`robustreg.reference.REFERENCE_SOLVERS`)."""
-    from ..reference import REFERENCE_SOLVERS
+    """The other parameters a reference solver may take (from :data:`robustreg.study.solvers.REFERENCE_SOLVERS`)."""
+    from ..study.solvers import REFERENCE_SOLVERS
 
     owners: dict = {}
     for solver, entry in REFERENCE_SOLVERS.items():

@@ -140,7 +140,7 @@ def dynamics_runs(runs: pd.DataFrame) -> pd.DataFrame:
 def derived_status(converged, diverged) -> str:
     """The status of a done record that has none (older records), from its ``converged`` and ``diverged`` flags.
 
-    The rule of :func:`robustreg.experiment.job_status`; a record without a
+    The rule of :func:`robustreg.study.job.job_status`; a record without a
     ``converged`` flag (``None``) reads as ``ok``.
     """
     if diverged:

@@ -15,10 +15,14 @@ from __future__ import annotations
 
 from omegaconf.errors import OmegaConfBaseException
 
-from ..config import ConfigError
 from ..datasets import DataError
 
-__all__ = ["BAD_INPUT", "compose_error", "explain", "first_line"]
+__all__ = ["BAD_INPUT", "ConfigError", "compose_error", "explain", "first_line"]
+
+
+class ConfigError(ValueError):
+    """A configuration value outside its allowed range (one line: key, value, allowed)."""
+
 
 #: Exceptions that mean bad input: a single run ends with one line and exit status 2.
 BAD_INPUT = (ConfigError, DataError, OmegaConfBaseException)

@@ -3,7 +3,7 @@
 Each YAML file of a config group extends its schema through its defaults list
 (``- /schema/<group>/<name>@_here_``), so a value of the wrong type is
 rejected when the config is composed, and ``OmegaConf.to_object`` turns the
-composed config into the plain dataclasses of :mod:`robustreg.config`.
+composed config into the plain dataclasses of :mod:`robustreg.study.spec`.
 
 The entry point (``experiments/run.py``) registers them before Hydra composes
 anything; code that composes robustreg's ``conf/`` with ``hydra.compose``
@@ -13,7 +13,7 @@ import this module, so other Hydra apps never pay for robustreg's imports.
 
 from hydra.core.config_store import ConfigStore
 
-from robustreg.config import (
+from robustreg.study.spec import (
     LOSS_CONFS,
     ClassicConf,
     CsvConf,

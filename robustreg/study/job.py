@@ -28,13 +28,13 @@ from pathlib import Path
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
-from . import __version__
-from .config import ConfigError, CsvConf, GDConf, JobConf, ReferenceSolverConf, config_keys, dataset_params
-from .datasets import DataError, load_dataset
-from .estimator import GDRegressor
-from .losses import get_loss
-from .outliers import inject
-from .study.record import (
+from .. import __version__
+from ..datasets import DataError, load_dataset
+from ..estimator import GDRegressor
+from ..losses import get_loss
+from ..outliers import inject
+from .errors import ConfigError, explain
+from .record import (
     CONFIG,
     FAILURE,
     HISTORY,
@@ -53,14 +53,14 @@ from .study.record import (
     to_json,
     write_failure,
 )
-from .study.errors import explain
+from .spec import CsvConf, GDConf, JobConf, ReferenceSolverConf, config_keys, dataset_params
 
 log = logging.getLogger(__name__)
 
 
 def one_blas_thread():
     """A context in which BLAS runs on one thread: jobs of a sweep run side by side."""
-    from .estimator import _blas_controller
+    from ..estimator import _blas_controller
 
     return _blas_controller().limit(limits=1, user_api="blas")
 
@@ -124,7 +124,7 @@ def _build_model(spec: JobConf):
     if isinstance(model, GDConf):
         return GDRegressor(loss=loss, random_state=spec.seed, **model.estimator_params()), True
     if isinstance(model, ReferenceSolverConf):
-        from .reference import make_reference_solver
+        from .solvers import make_reference_solver
 
         return make_reference_solver(model.name, seed=spec.seed, **model.params), False
     raise TypeError(f"unknown model spec {type(model).__name__}")
@@ -172,8 +172,8 @@ def prepare(spec: JobConf):
     """Everything a job does before its fit: ``(ds, X, y, corrupted mask)``.
 
     The data set is loaded, the outliers injected, and the model's settings
-    that hold only for some data checked (:meth:`~robustreg.config.GDConf.check_data`);
-    bad input raises :class:`~robustreg.config.ConfigError` or
+    that hold only for some data checked (:meth:`~robustreg.study.spec.GDConf.check_data`);
+    bad input raises :class:`~robustreg.study.errors.ConfigError` or
     :class:`~robustreg.datasets.DataError` naming the setting.
     """
     ds = load_data(spec)

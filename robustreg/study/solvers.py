@@ -40,7 +40,7 @@ from sklearn.linear_model import (
 )
 from sklearn.utils._param_validation import InvalidParameterError
 
-from .config import ConfigError
+from .errors import ConfigError
 
 __all__ = ["REFERENCE_SOLVERS", "ParameterError", "RANSACLinearRegressor", "ReferenceSolver", "make_reference_solver"]
 
@@ -149,7 +149,7 @@ def make_reference_solver(name: str, seed: int = 0, **params) -> BaseEstimator:
 
     Raises
     ------
-    robustreg.config.ConfigError
+    robustreg.study.errors.ConfigError
         (a ``ValueError``) for an unknown name or a bad seed;
         :class:`ParameterError` (a ``ConfigError``) for an unknown or fixed
         parameter, or a parameter value (``random_state``: the seed)
