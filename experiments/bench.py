@@ -52,9 +52,9 @@ import numpy as np
 from concurrent.futures import ThreadPoolExecutor
 
 from numba import njit
-from threadpoolctl import threadpool_limits
 
 from robustreg import GDRegressor
+from robustreg.estimator import blas_threads
 from robustreg.losses import BarronLoss
 
 CONVEX = ["l1", "l2", "smooth_l1", "huber", "pseudo_huber"]
@@ -126,7 +126,7 @@ def _timed_call(fn):
 def two_matvecs(X, y, repeat, threads):
     w = np.ones(X.shape[1], dtype=X.dtype)
     g = np.ones(X.shape[0], dtype=X.dtype)
-    with threadpool_limits(limits=threads, user_api="blas"):
+    with blas_threads(threads):
         return _best(lambda: (X @ w, X.T @ g), repeat * 3)
 
 
@@ -222,7 +222,7 @@ class StreamingPass:
             "compiled row sum by row blocks, all cores": (lambda: list(self.pool.map(self._compiled_part, self.runs)), 1),
         }
         for how, (fn, threads) in candidates.items():
-            with threadpool_limits(limits=threads, user_api="blas"):
+            with blas_threads(threads):
                 fn()
                 t = _best(fn, repeat)
             if t < self.best:
@@ -232,7 +232,7 @@ class StreamingPass:
     def time(self):
         """One timing of the fastest way found."""
         fn, threads = self._fastest
-        with threadpool_limits(limits=threads, user_api="blas"):
+        with blas_threads(threads):
             t = _timed_call(fn)
         self.best = min(self.best, t)
         return t
@@ -547,7 +547,7 @@ def bench_tts(quick, repeat):
     def ours_huber():
         return GDRegressor(HuberLoss(TTS_DELTA), scale=TTS_SIGMA, record_history=False).fit(X, y)
 
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_threads(1):
         # First use of every solver (imports, compiled kernels), untimed.
         Xw, yw = _tts_problem(2000, d, 10.0, seed=1)
         with warnings.catch_warnings():

@@ -25,7 +25,8 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from robustreg.study.job import one_blas_thread, run_job
+from robustreg.estimator import blas_threads
+from robustreg.study.job import run_job
 from robustreg.study import record
 from robustreg.study.errors import BAD_INPUT, compose_error
 from robustreg.study.errors import explain as _explain
@@ -96,7 +97,7 @@ def main(cfg: DictConfig):
         if multirun:
             # Jobs of a sweep may run side by side (joblib, submitit, robustreg's
             # workers): each is held to one BLAS thread.
-            with one_blas_thread():
+            with blas_threads(1):
                 rec = run_job(spec, job_path, job_dir)
         else:
             rec = run_job(spec, job_path, job_dir)

@@ -58,7 +58,7 @@ from .inference import fit_inference as _fit_inference
 from .inference import summarize as _summarize
 from .losses import LOSSES, Loss, get_loss
 
-__all__ = ["GDRegressor"]
+__all__ = ["GDRegressor", "blas_threads"]
 
 _BLAS = None
 
@@ -69,6 +69,17 @@ def _blas_controller() -> ThreadpoolController:
     if _BLAS is None:
         _BLAS = ThreadpoolController()
     return _BLAS
+
+
+def blas_threads(n: int = 1):
+    """Limit BLAS to ``n`` threads: the one place robustreg sets them.
+
+    Returns threadpoolctl's limiter: use it as a context (the old limits come
+    back on exit), or keep it (the limit holds until ``restore_original_limits()``).
+    A fit runs its row passes on one thread (two are several times slower for
+    ``X.T @ g`` on tall matrices); the jobs of a sweep run side by side on one each.
+    """
+    return _blas_controller().limit(limits=n, user_api="blas")
 
 
 DIVERGENCE_FACTOR = _solver.DIVERGENCE_FACTOR
@@ -544,7 +555,7 @@ class GDRegressor(RegressorMixin, BaseEstimator):
 
         # One BLAS thread: the kernel's matrix-vector products on tall blocks
         # run several times slower with two OpenBLAS threads than with one.
-        with _blas_controller().limit(limits=1, user_api="blas"):
+        with blas_threads(1):
             self._fit(X, y, sw, loss, rng, coef_init, intercept_init, ref)
         return self
 

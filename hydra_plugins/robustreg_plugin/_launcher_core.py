@@ -273,7 +273,7 @@ def _die_with_parent(parent: int) -> None:
 
 
 def _worker_init(parent: int) -> None:
-    from threadpoolctl import threadpool_limits
+    from robustreg.estimator import blas_threads
 
     _die_with_parent(parent)
     # Ctrl-C reaches the whole process group: the launching process stops the workers.
@@ -282,7 +282,7 @@ def _worker_init(parent: int) -> None:
     # sent SIGTERM dies as if killed (its job fails), it does not end the sweep.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     # Jobs run side by side: one BLAS thread each.
-    _WORKER["limits"] = threadpool_limits(limits=1, user_api="blas")
+    _WORKER["limits"] = blas_threads(1)
 
 
 def _kill_workers() -> None:

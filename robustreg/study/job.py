@@ -58,13 +58,6 @@ from .spec import CsvConf, GDConf, JobConf, ReferenceSolverConf, config_keys, da
 log = logging.getLogger(__name__)
 
 
-def one_blas_thread():
-    """A context in which BLAS runs on one thread: jobs of a sweep run side by side."""
-    from ..estimator import _blas_controller
-
-    return _blas_controller().limit(limits=1, user_api="blas")
-
-
 # -------------------------------------------------------------------- identity
 def spec_dict(spec: JobConf) -> dict:
     """The job spec as plain, JSON-safe data."""
