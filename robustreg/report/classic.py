@@ -320,7 +320,6 @@ def _efficiency_figure(table: pd.DataFrame, styles: dict) -> Figure:
     axes = fig.subplots(1, len(noises), squeeze=False, sharey=True)[0]
     for ax, noise in zip(axes, noises):
         part = table[table["noise"] == noise].set_index("loss_label")
-        book_label = "textbook (asymptotic)"
         for y, label in enumerate(labels):
             if label not in part.index:
                 continue
@@ -330,15 +329,11 @@ def _efficiency_figure(table: pd.DataFrame, styles: dict) -> Figure:
                                                         [row["ci_high"] - row["efficiency"]]],
                         fmt=styles.get(label, {}).get("marker", "o"), color=color, capsize=3)
             if np.isfinite(row["textbook"]):
-                ax.plot([row["textbook"]], [y], marker="|", markersize=16, color="black", linestyle="none",
-                        label=book_label)
-                book_label = None
+                ax.plot([row["textbook"]], [y], marker="|", markersize=16, color="black", linestyle="none")
         ax.axvline(1.0, color="#777777", linewidth=0.8, linestyle=":")
         ax.set_title(f"{noise} noise")
         ax.set_xlabel("efficiency relative to least squares")
         ax.grid(True, axis="x", alpha=0.3)
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="lower right", fontsize=8, frameon=False)
     axes[0].set_yticks(range(len(labels)), labels)
     axes[0].invert_yaxis()
     fig.suptitle("Efficiency on clean data (95% bootstrap intervals over seeds; | marks the textbook value)",
