@@ -27,8 +27,9 @@ from matplotlib.figure import Figure
 
 from .codebook import COEF_UNIT, register
 from .collect import estimator_runs
+from .markdown import markdown_table
 from .style import label_order
-from .tables import clean_mask, median_interval
+from .tables import _errors, clean_mask, median_interval
 
 __all__ = ["BREAKDOWN_MULTIPLE", "CLASSIC_FILES", "classic_markdown", "TEXTBOOK", "breakdown_table", "classic_tables", "draw_classic",
            "efficiency_table", "sensitivity_table", "weights_table"]
@@ -50,12 +51,10 @@ TEXTBOOK = {
     ("smooth_l1", "gaussian"): (0.903, "Huber (1964), k = 1 (Smooth L1, beta = 1, is Huber's loss at delta = 1)"),
     ("tukey", "gaussian"): (0.95, "MM with Tukey's biweight, c = 4.685 (Yohai 1987)"),
 }
-_KIND_NAMES = {"vertical": "vertical outliers (response)", "leverage": "bad leverage points (x and y)"}
 
 
-def _errors(values) -> np.ndarray:
-    x = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
-    return np.where(np.isfinite(x), x, np.inf)
+#: Panel titles of the classic figures, more explicit than the study figures' kind names.
+_PANEL_TITLES = {"vertical": "vertical outliers (response)", "leverage": "bad leverage points (x and y)"}
 
 
 def _noise(runs: pd.DataFrame) -> pd.Series:
@@ -266,22 +265,33 @@ def _line(ax, x, y, styles, label, **extra):
             markersize=5, linewidth=1.5, **extra)
 
 
-def _sensitivity_figure(table: pd.DataFrame, styles: dict) -> Figure:
-    kinds = sorted(table["outliers"].unique())
+def _kind_panels(kinds):
+    """One log-scale error panel per outlier kind, side by side, sharing the y axis: ``(figure, axes)``."""
     fig = Figure(figsize=(4.4 * len(kinds) + 1.8, 4.4), layout="constrained")
     axes = fig.subplots(1, len(kinds), squeeze=False, sharey=True)[0]
+    for ax, kind in zip(axes, kinds):
+        ax.set_yscale("log")
+        ax.set_title(_PANEL_TITLES.get(kind, kind))
+        ax.grid(True, alpha=0.3)
+    axes[0].set_ylabel("median parameter error ||w - w*||")
+    return fig, axes
+
+
+def _legend(axes) -> None:
+    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+
+
+def _sensitivity_figure(table: pd.DataFrame, styles: dict) -> Figure:
+    kinds = sorted(table["outliers"].unique())
+    fig, axes = _kind_panels(kinds)
     for ax, kind in zip(axes, kinds):
         part = table[table["outliers"] == kind]
         for label in label_order(part["loss_label"].unique()):
             rows = part[part["loss_label"] == label].sort_values("magnitude")
             _line(ax, rows["magnitude"], rows["coef_error_median"], styles, label)
         ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.set_title(_KIND_NAMES.get(kind, kind))
         ax.set_xlabel("outlier magnitude (noise scales)")
-        ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel("median parameter error ||w - w*||")
-    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    _legend(axes)
     frac = table["fraction"].iloc[0]
     fig.suptitle(f"Sensitivity curve: error against outlier size at fraction {frac:g}", fontsize=11)
     return fig
@@ -290,8 +300,7 @@ def _sensitivity_figure(table: pd.DataFrame, styles: dict) -> Figure:
 def _breakdown_figure(est: pd.DataFrame, table: pd.DataFrame, styles: dict) -> Figure:
     med = _fraction_medians(est)
     kinds = sorted(med["outliers"].unique())
-    fig = Figure(figsize=(4.4 * len(kinds) + 1.8, 4.4), layout="constrained")
-    axes = fig.subplots(1, len(kinds), squeeze=False, sharey=True)[0]
+    fig, axes = _kind_panels(kinds)
     for ax, kind in zip(axes, kinds):
         part = med[med["outliers"] == kind]
         for label in label_order(part["loss_label"].unique()):
@@ -302,12 +311,8 @@ def _breakdown_figure(est: pd.DataFrame, table: pd.DataFrame, styles: dict) -> F
                 at = rows[rows["fraction"] == bd.iloc[0]]["coef_error_median"]
                 ax.plot([bd.iloc[0]], [at.iloc[0]], marker="o", markersize=11, markerfacecolor="none",
                         markeredgecolor=styles.get(label, {}).get("color", "black"), linestyle="none")
-        ax.set_yscale("log")
-        ax.set_title(_KIND_NAMES.get(kind, kind))
         ax.set_xlabel("contamination fraction (share of training rows)")
-        ax.grid(True, alpha=0.3)
-    axes[0].set_ylabel("median parameter error ||w - w*||")
-    axes[-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8, frameon=False)
+    _legend(axes)
     fig.suptitle(f"Breakdown: a ring marks the first fraction where the median error exceeds "
                  f"{BREAKDOWN_MULTIPLE:g}x its clean error", fontsize=10)
     return fig
@@ -401,15 +406,8 @@ def draw_classic(runs: pd.DataFrame, out, tables: dict | None = None) -> None:
 
 # ----------------------------------------------------------------- markdown
 def _md_table(frame: pd.DataFrame, columns: dict) -> list:
-    """A markdown table of ``frame``'s ``columns`` (name -> header), numbers in 3 significant digits."""
-    def cell(v):
-        if isinstance(v, float):
-            return "" if math.isnan(v) else f"{v:.3g}"
-        return str(v)
-
-    lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for _, r in frame.iterrows()]
-    return lines
+    """:func:`~robustreg.report.markdown.markdown_table` of ``frame``'s ``columns`` (name -> header), as lines."""
+    return markdown_table(frame[list(columns)].rename(columns=columns), max_rows=None).rstrip("\n").split("\n")
 
 
 def classic_markdown(tables: dict) -> list:

@@ -20,7 +20,6 @@ study's report changed after the findings were computed).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import multiprocessing
@@ -33,6 +32,7 @@ import pandas as pd
 
 from ..study.record import atomic_write
 from .collect import collect
+from .markdown import report_digest, write_index
 from .tables import add_history_metrics
 from .verdicts import CLAIMS, NOT_TESTED, RULES, Verdict, evaluate_claims
 
@@ -214,17 +214,11 @@ def render_findings(findings: list, results_dir: Path, studies: list) -> str:
     return "\n".join(lines)
 
 
-def _digest(path: Path) -> str | None:
-    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
-
-
 def make_findings(sweep_dirs, results_dir, figures: bool = True) -> list:
     """Pool the studies' records, judge each claim, and rewrite ``results_dir/README.md`` with the findings.
 
     Returns the list of :class:`Finding`, in claim order.
     """
-    from .markdown import REPORT_JSON, write_index
-
     results_dir = Path(results_dir)
     sweeps = [Path(s) for s in sweep_dirs]
     if len(sweeps) > 1 and (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods():
@@ -245,7 +239,7 @@ def make_findings(sweep_dirs, results_dir, figures: bool = True) -> list:
         draw_loss_shapes(results_dir)
     text = render_findings(findings, results_dir, studies)
     info = {"markdown": text, "findings": [f.as_dict() for f in findings],
-            "reports": {s: _digest(results_dir / s / REPORT_JSON) for s in studies}}
+            "reports": {s: report_digest(results_dir, s) for s in studies}}
     atomic_write(results_dir / FINDINGS_JSON, json.dumps(info, indent=1, sort_keys=True) + "\n")
     write_index(results_dir)
     return findings

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -19,7 +18,7 @@ except ImportError:  # pragma: no cover - no folder locks elsewhere
     fcntl = None
 
 from ..losses import LOSSES
-from ..study.record import atomic_write
+from ..study.record import atomic_write, file_digest
 
 from .codebook import codebook_markdown, csv_columns
 from .collect import SUBSETS, estimator_runs
@@ -430,6 +429,12 @@ def report_json(study: str, counts: dict, verdicts: list) -> str:
                        "verdicts": {v.claim: v.verdict for v in verdicts}}, indent=1, sort_keys=True) + "\n"
 
 
+def report_digest(results_dir, study: str) -> str | None:
+    """SHA-256 of a study's ``report.json`` (None when there is none): what the findings were computed from."""
+    path = Path(results_dir) / study / REPORT_JSON
+    return file_digest(path) if path.is_file() else None
+
+
 def write_index(results_dir) -> Path:
     """(Re)write ``results_dir/README.md``: one line per study report found in its sub-folders.
 
@@ -472,8 +477,7 @@ def _write_index_locked(results_dir: Path) -> Path:
         except ValueError:
             info = {}
         stale = [s for s, d in info.get("reports", {}).items()
-                 if d != (hashlib.sha256((results_dir / s / REPORT_JSON).read_bytes()).hexdigest()
-                          if (results_dir / s / REPORT_JSON).is_file() else None)]
+                 if d != report_digest(results_dir, s)]
         if stale:
             text += [f"> **Stale:** the report of {', '.join(stale)} changed after these findings were computed; "
                      "`make findings` computes them again.", ""]
