@@ -58,28 +58,28 @@ report: $(INSTALLED) ## Write one study's tables, figures and report: make repor
 # Static pattern rules: every stamp is an explicit file, so a missing one (a
 # fresh clone) makes its study run again even where a committed report exists.
 SWEEPS := $(foreach s,$(STUDIES),$(RUNS)/$(s)/.complete)
-REPORTS := $(foreach s,$(STUDIES),results/$(s)/report.md)
 NPROC := $(shell nproc 2>/dev/null || echo 2)
 
 $(SWEEPS): $(RUNS)/%/.complete: conf/experiment/%.yaml $(LIBRARY) | $(INSTALLED)
 	$(PY) experiments/run.py experiment=$* hydra.launcher.n_jobs=$(JOBS)
 	touch $@
 
-$(REPORTS): results/%/report.md: $(RUNS)/%/.complete experiments/report.py | $(INSTALLED)
-	$(PY) experiments/report.py $(RUNS)/$* --out results/$* --index results --no-progress
-
+# The findings step writes the reports of the studies whose sweep ran since the findings page
+# (every report when a report or findings script changed), side by side, then judges the claims:
+# each study's records are read once, for its report and for the pool.
 FINDINGS := results/findings.json
+STALE = $(if $(filter experiments/%,$?),$(STUDIES),$(patsubst $(RUNS)/%/.complete,%,$(filter %/.complete,$?)))
 
-$(FINDINGS): $(REPORTS) experiments/findings.py | $(INSTALLED)
-	$(PY) experiments/findings.py $(foreach s,$(STUDIES),$(RUNS)/$(s)) --out results
+$(FINDINGS): $(SWEEPS) experiments/findings.py experiments/report.py | $(INSTALLED)
+	$(PY) experiments/findings.py $(foreach s,$(STUDIES),$(RUNS)/$(s)) --out results $(foreach s,$(STALE),--report $(s))
 
 findings: $(INSTALLED) ## Judge each claim on every default study together: results/README.md
 	$(PY) experiments/findings.py $(foreach s,$(STUDIES),$(RUNS)/$(s)) --out results
 
 reproduce: $(INSTALLED) ## Install, run every default study, write its report and the findings page
-	@# Two studies at a time: one study's report is drawn while the next one runs.
+	@# Two studies' sweeps at a time, then their reports and the findings.
 	$(MAKE) --no-print-directory -j$(NPROC) $(FINDINGS)
-	@echo "Findings: results/README.md; reports: $(REPORTS)"
+	@echo "Findings: results/README.md; reports: results/<study>/report.md"
 
 clean: ## Remove the environment, caches and raw job folders (keeps committed results)
 	rm -rf $(VENV) results/runs .pytest_cache build *.egg-info

@@ -749,6 +749,9 @@ def _s_refine_all(A, y, B, S, c, b, m, n_steps, tol):
     """
     B, S = np.array(B, dtype=float), np.array(S, dtype=float)
     live = np.flatnonzero(S > 0.0)
+    n, p = A.shape
+    # Every candidate's A^T W A and A^T W y as two matrix products: rows of A x A^T flattened, and of A y.
+    outer, Ay = (A[:, :, None] * A[:, None, :]).reshape(n, p * p), A * y[:, None]
     for _ in range(n_steps):
         if not live.size:
             break
@@ -760,11 +763,9 @@ def _s_refine_all(A, y, B, S, c, b, m, n_steps, tol):
         if not live.size:
             break
         w = np.square(1.0 - np.minimum(np.square(a / (s[:, None] * c)), 1.0))
-        p = A.shape[1]
-        # Every candidate's A^T W A and A^T W y as two matrix products (rows of A x A^T flattened).
-        gram = (w @ (A[:, :, None] * A[:, None, :]).reshape(A.shape[0], p * p)).reshape(-1, p, p)
+        gram = (w @ outer).reshape(-1, p, p)
         try:
-            new = np.linalg.solve(gram, (w @ (A * y[:, None]))[:, :, None])[:, :, 0]
+            new = np.linalg.solve(gram, (w @ Ay)[:, :, None])[:, :, 0]
             bad = ~np.all(np.isfinite(new), axis=1)
         except np.linalg.LinAlgError:  # a singular weighted design: each candidate on its own
             new = np.empty((live.size, B.shape[1]))

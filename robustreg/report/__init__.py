@@ -208,7 +208,8 @@ def _inside(path: Path, folder: Path) -> bool:
     return path == folder or folder in path.parents
 
 
-def make_report(sweep_dir, out_dir=None, progress: bool = True, index_dir=None, figures: bool = True) -> Report:
+def make_report(sweep_dir, out_dir=None, progress: bool = True, index_dir=None, figures: bool = True,
+                n_jobs: int | None = None) -> Report:
     """Collect a sweep folder and write its tables, figures and ``report.md`` into ``out_dir``.
 
     Parameters
@@ -224,6 +225,8 @@ def make_report(sweep_dir, out_dir=None, progress: bool = True, index_dir=None, 
         A results folder whose ``README.md`` index of studies is rewritten afterwards.
     figures : bool, default=True
         Draw the figures (False writes the tables and the report only).
+    n_jobs : int, optional
+        Processes drawing the figures side by side (default: one per core).
 
     Raises
     ------
@@ -263,7 +266,7 @@ def make_report(sweep_dir, out_dir=None, progress: bool = True, index_dir=None, 
         else:
             (out_dir / name).unlink(missing_ok=True)
     if figures:
-        drawn, skipped = draw_figures(runs, coll.histories, out_dir, styles)
+        drawn, skipped = draw_figures(runs, coll.histories, out_dir, styles, n_jobs=n_jobs)
         more = _Out(out_dir, styles)
         draw_classic(runs, more, classic)
         drawn, skipped = drawn + more.figures, skipped + more.skipped

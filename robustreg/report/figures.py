@@ -676,7 +676,7 @@ def _penalty(runs: pd.DataFrame, out: _Out) -> None:
 
 
 # ------------------------------------------------------------------ entry
-def draw_figures(runs: pd.DataFrame, histories: pd.DataFrame, out_dir, styles: dict):
+def draw_figures(runs: pd.DataFrame, histories: pd.DataFrame, out_dir, styles: dict, n_jobs: int | None = None):
     """Draw every figure the study has data for into ``out_dir/figures``.
 
     Parameters
@@ -690,6 +690,8 @@ def draw_figures(runs: pd.DataFrame, histories: pd.DataFrame, out_dir, styles: d
         The report folder.
     styles : dict
         Loss label -> style, from :func:`robustreg.report.style.style_map`.
+    n_jobs : int, optional
+        Processes drawing the figure kinds side by side (default: one per core).
 
     Returns
     -------
@@ -707,7 +709,7 @@ def draw_figures(runs: pd.DataFrame, histories: pd.DataFrame, out_dir, styles: d
         return out.figures, out.skipped
     _SHARED["data"] = (runs, histories, Path(out_dir), styles)
     try:
-        n_workers = min(len(_KINDS), os.cpu_count() or 1)
+        n_workers = min(len(_KINDS), n_jobs or os.cpu_count() or 1)
         if n_workers > 1 and "fork" in multiprocessing.get_all_start_methods():
             # Figure kinds are independent: draw them side by side.  Forked
             # workers inherit the tables; only the figure lists travel back.

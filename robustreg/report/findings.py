@@ -30,13 +30,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..study.record import atomic_write
+from ..study.record import SWEEP, atomic_write
 from .collect import collect
 from .markdown import report_digest, write_index
 from .tables import add_history_metrics
 from .verdicts import CLAIMS, NOT_TESTED, RULES, Verdict, evaluate_claims
 
-__all__ = ["FINDINGS_JSON", "Finding", "make_findings", "pooled_verdicts", "seed_halves", "why_sentence"]
+__all__ = ["FINDINGS_JSON", "Finding", "FindingsRun", "make_findings", "pooled_verdicts", "seed_halves", "why_sentence"]
 
 FINDINGS_JSON = "findings.json"
 #: The figures (file stems, globbed in each study's figures/ folder) and tables that show each claim's evidence.
@@ -111,11 +111,33 @@ def pooled_verdicts(runs: pd.DataFrame) -> list:
     return [(w, (x, y)) for w, x, y in zip(whole, a, b)]
 
 
-def _study_runs(sweep_dir: Path, results_dir: Path) -> pd.DataFrame:
-    """One study's runs table (its report's histories file lends the histories), job folders prefixed by the study."""
-    coll = collect(sweep_dir, progress=False, consolidated=results_dir / sweep_dir.name / "histories.parquet")
-    runs = add_history_metrics(coll.runs, coll.histories)
-    return runs.assign(study=coll.study, job_dir=coll.study + "/" + runs["job_dir"].astype(str))
+def _study_part(sweep_dir: Path, results_dir: Path, report: bool, figures: bool):
+    """One study's part of the pool: ``(study, runs table, its verdicts, report line, damaged record files)``.
+
+    With ``report``, the study's report is written first (into ``results_dir/<sweep folder>``, its
+    figures drawn in this process) and lends its table and verdicts; otherwise the records are collected
+    (the report's histories file lends the histories).  Job folders are prefixed by the study.
+    """
+    if report:
+        from . import make_report
+
+        rep = make_report(sweep_dir, results_dir / sweep_dir.name, progress=False, figures=figures, n_jobs=1)
+        coll, runs, verdicts = rep.collection, rep.runs, rep.verdicts
+        line = f"report: {rep.out_dir / 'report.md'} ({len(rep.figures)} figures)"
+    else:
+        coll = collect(sweep_dir, progress=False, consolidated=results_dir / sweep_dir.name / "histories.parquet")
+        runs = add_history_metrics(coll.runs, coll.histories)
+        verdicts, line = evaluate_claims(runs), None
+    runs = runs.assign(study=coll.study, job_dir=coll.study + "/" + runs["job_dir"].astype(str))
+    return coll.study, runs, verdicts, line, [str(coll.sweep_dir / d) for d in coll.damaged]
+
+
+def _size(sweep_dir: Path) -> int:
+    """The number of jobs of a sweep (its manifest), to start the largest studies first."""
+    try:
+        return int(json.loads((sweep_dir / SWEEP).read_text()).get("n_jobs", 0))
+    except (OSError, ValueError, AttributeError):
+        return 0
 
 
 def _figures(results_dir: Path, study: str, stems) -> list:
@@ -214,35 +236,59 @@ def render_findings(findings: list, results_dir: Path, studies: list) -> str:
     return "\n".join(lines)
 
 
-def make_findings(sweep_dirs, results_dir, figures: bool = True) -> list:
+@dataclass(frozen=True)
+class FindingsRun:
+    """What :func:`make_findings` produced: the findings, the reports it wrote, and the damaged record files."""
+
+    findings: list
+    reports: list  # one line per report written
+    damaged: list  # record files that could not be read (their jobs are left out)
+
+
+def make_findings(sweep_dirs, results_dir, figures: bool = True, reports=()) -> FindingsRun:
     """Pool the studies' records, judge each claim, and rewrite ``results_dir/README.md`` with the findings.
 
-    Returns the list of :class:`Finding`, in claim order.
+    ``reports`` names the studies (sweep folder names) whose report is written first, as
+    :func:`robustreg.report.make_report` writes it: the report and the pool then read the records once.
+    Studies are handled side by side in forked workers (the largest first; only tables travel back).
     """
+    from .collect import ReportError
+
     results_dir = Path(results_dir)
     sweeps = [Path(s) for s in sweep_dirs]
-    if len(sweeps) > 1 and (os.cpu_count() or 1) > 1 and "fork" in multiprocessing.get_all_start_methods():
-        # The studies are collected side by side (forked workers; only the tables travel back).
-        with ProcessPoolExecutor(max_workers=min(len(sweeps), os.cpu_count() or 1),
-                                 mp_context=multiprocessing.get_context("fork")) as pool:
-            frames = list(pool.map(_study_runs, sweeps, [results_dir] * len(sweeps)))
+    names = [s.name for s in sweeps]
+    unknown = sorted(set(reports) - set(names))
+    if unknown:
+        raise ReportError(f"--report {unknown[0]} is not one of the given studies; allowed: {', '.join(names)}")
+    from .shapes import draw_loss_shapes
+
+    tasks = [(s, results_dir, s.name in reports, figures) for s in sweeps]
+    n_workers = min(len(tasks) + figures, os.cpu_count() or 1)
+    if n_workers > 1 and "fork" in multiprocessing.get_all_start_methods():
+        with ProcessPoolExecutor(max_workers=n_workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            order = sorted(range(len(tasks)), key=lambda k: -_size(sweeps[k]))
+            futures = {k: pool.submit(_study_part, *tasks[k]) for k in order}
+            if figures:
+                shapes = pool.submit(draw_loss_shapes, results_dir)
+            parts = [futures[k].result() for k in range(len(tasks))]
+            if figures:
+                shapes.result()
     else:
-        frames = [_study_runs(s, results_dir) for s in sweeps]
-    studies = [str(runs["study"].iloc[0]) for runs in frames]
+        parts = [_study_part(*t) for t in tasks]
+        if figures:
+            draw_loss_shapes(results_dir)
+    studies = [study for study, *_ in parts]
+    frames = [runs for _, runs, *_ in parts]
     pooled = pd.concat(frames, ignore_index=True, sort=False)
-    per_study = {s: {v.claim: v for v in evaluate_claims(r)} for s, r in zip(studies, frames)}
+    per_study = {study: {v.claim: v for v in verdicts} for study, _, verdicts, *_ in parts}
     findings = [Finding(whole.claim, whole, halves, {s: per_study[s][whole.claim] for s in studies})
                 for whole, halves in pooled_verdicts(pooled)]
-    if figures:
-        from .shapes import draw_loss_shapes
-
-        draw_loss_shapes(results_dir)
     text = render_findings(findings, results_dir, studies)
     info = {"markdown": text, "findings": [f.as_dict() for f in findings],
             "reports": {s: report_digest(results_dir, s) for s in studies}}
     atomic_write(results_dir / FINDINGS_JSON, json.dumps(info, indent=1, sort_keys=True) + "\n")
     write_index(results_dir)
-    return findings
+    return FindingsRun(findings, [line for *_, line, _ in parts if line], [d for *_, damaged in parts for d in damaged])
 
 
 assert len(RULES) == len(EVIDENCE)

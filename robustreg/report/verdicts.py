@@ -693,4 +693,7 @@ RULES = (
 
 def evaluate_claims(runs: pd.DataFrame) -> list:
     """Every rule of :data:`RULES` on ``runs``: a list of :class:`Verdict`, C1 to C8."""
+    # The rules select rows many times over: text columns held as Python objects are taken about twice as
+    # fast as pandas' string columns, with the same values.
+    runs = runs.astype({c: object for c, t in runs.dtypes.items() if isinstance(t, pd.StringDtype)})
     return [rule(runs) for rule in RULES]
