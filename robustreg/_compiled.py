@@ -9,11 +9,12 @@ in registers, two rows at a time (four in float32).  The numpy pass reads each
 block twice (``X_b w``, then ``X_b^T psi``), and between the two products the
 interpreter and the elementwise passes over the residuals take their share.
 
-The loss formulas are those of :mod:`robustreg.losses`, written per element.
-Those made of arithmetic and square roots (L1, L2, Huber, Smooth L1,
-pseudo-Huber, Tukey, Geman-McClure) are computed row by row as above.  Those
-built from exp and log (Welsch, Cauchy, Barron) go a chunk of rows at a time
-(:func:`_rows_chunked`): the residuals of a few kilobytes of rows, then the
+The loss formulas are those of :mod:`robustreg.losses`, written per element;
+each loss names its formula here and gives its constants
+(:meth:`robustreg.losses.Loss.compiled_form`).  Those made of arithmetic and
+square roots (L1, L2, Huber, Smooth L1, pseudo-Huber, Tukey, Geman-McClure)
+are computed row by row as above.  Those built from exp and log (Welsch,
+Cauchy, Barron) go a chunk of rows at a time (:func:`_rows_chunked`): the residuals of a few kilobytes of rows, then the
 loss on all of them in vector lanes (:func:`_loss_chunk`, with exp, expm1 and
 log1p written out below, since compiled code here can only call the C
 library's one element at a time), then ``X^T psi`` from the rows still in the
@@ -31,43 +32,27 @@ import numpy as np
 from numba import njit, types
 from numba.extending import intrinsic
 
-from .losses import (
-    BarronLoss,
-    CauchyLoss,
-    GemanMcClureLoss,
-    HuberLoss,
-    L1Loss,
-    L2Loss,
-    PseudoHuberLoss,
-    SmoothL1Loss,
-    TukeyBiweightLoss,
-    WelschLoss,
-)
-
-# Loss codes.  Those from _WELSCH on are built from exp and log: they go through
-# the chunked pass, whose loss loop runs in vector lanes.
+# Loss codes, one for each formula a loss's compiled_form names.  Those from
+# _WELSCH on are built from exp and log: they go through the chunked pass, whose
+# loss loop runs in vector lanes.
+_FORMULAS = ("l1", "l2", "huber", "smooth_l1", "pseudo_huber", "tukey", "geman_mcclure",
+             "welsch", "cauchy", "barron", "barron_0", "barron_2", "barron_neg_inf")
 (_L1, _L2, _HUBER, _SMOOTH_L1, _PSEUDO_HUBER, _TUKEY, _GEMAN_MCCLURE,
- _WELSCH, _CAUCHY, _BARRON, _BARRON_0, _BARRON_2, _BARRON_NEG_INF) = range(13)
+ _WELSCH, _CAUCHY, _BARRON, _BARRON_0, _BARRON_2, _BARRON_NEG_INF) = range(len(_FORMULAS))
+_CODES = {name: code for code, name in enumerate(_FORMULAS)}
 
 
 def loss_code(loss):
-    """``(code, a, b)`` of the compiled pass for ``loss`` (its constants), or None for the numpy pass."""
-    kind = type(loss)
-    if kind is L1Loss or (kind is SmoothL1Loss and loss.beta == 0):
-        return _L1, 0.0, 0.0
-    if kind is L2Loss:
-        return _L2, 0.0, 0.0
-    if kind in (HuberLoss, PseudoHuberLoss):
-        return (_HUBER if kind is HuberLoss else _PSEUDO_HUBER), loss.delta, 0.0
-    if kind is SmoothL1Loss:
-        return _SMOOTH_L1, loss.beta, 0.0
-    width = {TukeyBiweightLoss: _TUKEY, GemanMcClureLoss: _GEMAN_MCCLURE, WelschLoss: _WELSCH, CauchyLoss: _CAUCHY}
-    if kind in width:
-        return width[kind], loss.c, 0.0
-    if kind is BarronLoss:
-        special = {0.0: _BARRON_0, 2.0: _BARRON_2, -math.inf: _BARRON_NEG_INF}
-        return special.get(loss.alpha, _BARRON), loss.alpha, loss.c
-    return None
+    """``(code, width, shape)`` of the compiled pass for ``loss``, or None for the numpy pass.
+
+    From :meth:`robustreg.losses.Loss.compiled_form`: ``width`` is the loss's
+    width constant (delta, beta or c), ``shape`` Barron's alpha.
+    """
+    form = loss.compiled_form()
+    if form is None:
+        return None
+    formula, width, shape = form
+    return _CODES[formula], width, shape
 
 
 # Compiled with numpy's error model (x / 0 is inf, no exception) and without
@@ -79,8 +64,8 @@ _FLAGS = {"nogil": True, "cache": True, "error_model": "numpy", "fastmath": {"re
 
 
 @njit(inline="always", **_FLAGS)
-def _rho_psi(code, x, a, one):
-    """``(rho(x), psi(x))`` of loss ``code`` with its tuning constant ``a``.
+def _rho_psi(code, x, width, one):
+    """``(rho(x), psi(x))`` of loss ``code`` with its width constant (delta, beta or c).
 
     ``one`` is 1 in the data's precision: every constant derives from it, so
     float32 data is computed in float32.
@@ -92,33 +77,37 @@ def _rho_psi(code, x, a, one):
     if code == _L2:
         return x * x, two * x
     if code == _HUBER:
+        delta = width
         ax = abs(x)
-        return (half * x * x if ax <= a else a * (ax - half * a)), min(max(x, -a), a)
+        return (half * x * x if ax <= delta else delta * (ax - half * delta)), min(max(x, -delta), delta)
     if code == _SMOOTH_L1:
+        beta = width
         ax = abs(x)
-        return (half * x * x / a if ax < a else ax - half * a), min(max(x / a, -one), one)
+        return (half * x * x / beta if ax < beta else ax - half * beta), min(max(x / beta, -one), one)
     if code == _PSEUDO_HUBER:
-        t = x / a
+        delta = width
+        t = x / delta
         root = math.sqrt(one + t * t)
-        return a * a * (t * t) / (root + one), x / root
+        return delta * delta * (t * t) / (root + one), x / root
+    c = width
     if code == _TUKEY:
-        t = x / a
+        t = x / c
         inside = one - min(t * t, one)
-        return a * a / (two + two + two) * (one - inside * inside * inside), x * (inside * inside)
+        return c * c / (two + two + two) * (one - inside * inside * inside), x * (inside * inside)
     # Geman-McClure
-    t = x / a
+    t = x / c
     den = one + t * t
     return half * x * x / den, x / (den * den)
 
 
 @njit(inline="always", **_FLAGS)
-def _row(code, a, one, yi, xw, shift, inv_sigma, sw, i):
+def _row(code, width, one, yi, xw, shift, inv_sigma, sw, i):
     """``(v rho(u), v psi(u))`` of row ``i``, u = (y_i - x_i w - shift) * inv_sigma.
 
     ``sw`` is None for unit weights: a type of its own, so the test below is
     settled at compile time.
     """
-    rho, psi = _rho_psi(code, (yi - xw - shift) * inv_sigma, a, one)
+    rho, psi = _rho_psi(code, (yi - xw - shift) * inv_sigma, width, one)
     if sw is not None:
         v = sw[i]
         return v * rho, v * psi
@@ -126,7 +115,7 @@ def _row(code, a, one, yi, xw, shift, inv_sigma, sw, i):
 
 
 @njit(**_FLAGS)
-def _rows_by_2(X, y, sw, w, shift, inv_sigma, code, a, lo, hi, g):
+def _rows_by_2(X, y, sw, w, shift, inv_sigma, code, width, lo, hi, g):
     """Rows ``lo <= i < hi`` two at a time: ``(sum v rho, sum v psi)``, and ``g += X^T v psi``."""
     d = X.shape[1]
     one = X.dtype.type(1.0)
@@ -141,8 +130,8 @@ def _rows_by_2(X, y, sw, w, shift, inv_sigma, code, a, lo, hi, g):
         for j in range(d):
             s0 += X[i, j] * w[j]
             s1 += X[i + 1, j] * w[j]
-        r0, p0 = _row(code, a, one, y[i], s0, shift, inv_sigma, sw, i)
-        r1, p1 = _row(code, a, one, y[i + 1], s1, shift, inv_sigma, sw, i + 1)
+        r0, p0 = _row(code, width, one, y[i], s0, shift, inv_sigma, sw, i)
+        r1, p1 = _row(code, width, one, y[i + 1], s1, shift, inv_sigma, sw, i + 1)
         tot += r0 + r1
         gs += p0 + p1
         for j in range(d):
@@ -152,7 +141,7 @@ def _rows_by_2(X, y, sw, w, shift, inv_sigma, code, a, lo, hi, g):
         s0 = zero
         for j in range(d):
             s0 += X[i, j] * w[j]
-        r0, p0 = _row(code, a, one, y[i], s0, shift, inv_sigma, sw, i)
+        r0, p0 = _row(code, width, one, y[i], s0, shift, inv_sigma, sw, i)
         tot += r0
         gs += p0
         for j in range(d):
@@ -164,7 +153,7 @@ def _rows_by_2(X, y, sw, w, shift, inv_sigma, code, a, lo, hi, g):
 
 
 @njit(**_FLAGS)
-def _rows_by_4(X, y, sw, w, shift, inv_sigma, code, a, lo, hi, g):
+def _rows_by_4(X, y, sw, w, shift, inv_sigma, code, width, lo, hi, g):
     """As :func:`_rows_by_2`, four rows at a time (for float32, whose vector lanes are twice as many)."""
     d = X.shape[1]
     one = X.dtype.type(1.0)
@@ -183,10 +172,10 @@ def _rows_by_4(X, y, sw, w, shift, inv_sigma, code, a, lo, hi, g):
             s1 += X[i + 1, j] * w[j]
             s2 += X[i + 2, j] * w[j]
             s3 += X[i + 3, j] * w[j]
-        r0, p0 = _row(code, a, one, y[i], s0, shift, inv_sigma, sw, i)
-        r1, p1 = _row(code, a, one, y[i + 1], s1, shift, inv_sigma, sw, i + 1)
-        r2, p2 = _row(code, a, one, y[i + 2], s2, shift, inv_sigma, sw, i + 2)
-        r3, p3 = _row(code, a, one, y[i + 3], s3, shift, inv_sigma, sw, i + 3)
+        r0, p0 = _row(code, width, one, y[i], s0, shift, inv_sigma, sw, i)
+        r1, p1 = _row(code, width, one, y[i + 1], s1, shift, inv_sigma, sw, i + 1)
+        r2, p2 = _row(code, width, one, y[i + 2], s2, shift, inv_sigma, sw, i + 2)
+        r3, p3 = _row(code, width, one, y[i + 3], s3, shift, inv_sigma, sw, i + 3)
         tot += (r0 + r1) + (r2 + r3)
         gs += (p0 + p1) + (p2 + p3)
         for j in range(d):
@@ -194,7 +183,7 @@ def _rows_by_4(X, y, sw, w, shift, inv_sigma, code, a, lo, hi, g):
         i += 4
     for j in range(d):
         g[j] += acc[j]
-    t, s = _rows_by_2(X, y, sw, w, shift, inv_sigma, code, a, i, hi, g)
+    t, s = _rows_by_2(X, y, sw, w, shift, inv_sigma, code, width, i, hi, g)
     return tot + t, gs + s
 
 
@@ -306,43 +295,45 @@ def _log1p(t):
 
 
 @njit(**_EXACT)
-def _loss_chunk(code, a, b, x, m, rho, psi):
+def _loss_chunk(code, width, shape, x, m, rho, psi):
     """``rho[i], psi[i]`` of ``x[i]``, ``i < m``, for the losses built from exp and log.
 
-    The formulas are those of :mod:`robustreg.losses`; each loop runs in vector lanes.
+    ``width`` is the loss's c, ``shape`` Barron's alpha.  The formulas are
+    those of :mod:`robustreg.losses`; each loop runs in vector lanes.
     """
-    if code == _WELSCH:  # a = c
-        h = -0.5 * a * a
+    c = width
+    if code == _WELSCH:
+        h = -0.5 * c * c
         for i in range(m):
-            t = x[i] / a
+            t = x[i] / c
             e, em1 = _expm1(-(t * t))
             rho[i] = h * em1
             psi[i] = x[i] * e
-    elif code == _CAUCHY:  # a = c
-        h = 0.5 * a * a
+    elif code == _CAUCHY:
+        h = 0.5 * c * c
         for i in range(m):
-            t = x[i] / a
+            t = x[i] / c
             u2 = t * t
             L, inv = _log1p(u2)
             rho[i] = h * L
             psi[i] = x[i] * inv
-    elif code == _BARRON_2:  # a = alpha, b = c
-        w = 1.0 / b**2
+    elif code == _BARRON_2:
+        w = 1.0 / c**2
         for i in range(m):
-            t = x[i] / b
+            t = x[i] / c
             rho[i] = 0.5 * (t * t)
             psi[i] = x[i] * w
     elif code == _BARRON_NEG_INF:
-        w = 1.0 / b**2
+        w = 1.0 / c**2
         for i in range(m):
-            t = x[i] / b
+            t = x[i] / c
             e, em1 = _expm1(-0.5 * (t * t))
             rho[i] = -em1
             psi[i] = x[i] * (e * w)
     elif code == _BARRON_0:  # rho = log1p(u^2 / 2), psi = x / c^2 / (1 + u^2 / 2)
-        w = 1.0 / b**2
+        w = 1.0 / c**2
         for i in range(m):
-            t = x[i] / b
+            t = x[i] / c
             L, inv = _log1p(0.5 * (t * t))
             rho[i] = L
             psi[i] = x[i] * (w * inv)
@@ -350,13 +341,14 @@ def _loss_chunk(code, a, b, x, m, rho, psi):
         # psi = x / c^2 exp((alpha / 2 - 1) L) = x / c^2 exp(alpha L / 2) / (1 + u^2 / |alpha - 2|):
         # one exp for rho and psi.  For alpha > 2, exp(alpha L / 2) overflows (and psi with it)
         # a little before numpy's psi does, at residuals beyond 1e300^(1/alpha) c: only in divergence.
-        w = 1.0 / b**2
-        s = abs(a - 2.0)
-        lead = s / a
+        alpha = shape
+        w = 1.0 / c**2
+        s = abs(alpha - 2.0)
+        lead = s / alpha
         for i in range(m):
-            t = x[i] / b
+            t = x[i] / c
             L, inv = _log1p((t * t) / s)
-            e, em1 = _expm1(0.5 * a * L)
+            e, em1 = _expm1(0.5 * alpha * L)
             rho[i] = lead * em1
             psi[i] = x[i] * (w * (e * inv))
 
@@ -371,7 +363,7 @@ def _chunk_rows(itemsize, d):
 
 
 @njit(**_FLAGS)
-def _rows_chunked(X, y, sw, w, shift, inv_sigma, code, a, b, lo, hi, g, x, rho, psi):
+def _rows_chunked(X, y, sw, w, shift, inv_sigma, code, width, shape, lo, hi, g, x, rho, psi):
     """As :func:`_rows_by_2`, for the losses built from exp and log, a chunk of rows at a time.
 
     For each chunk: the residuals (two rows at a time), then the loss on all of
@@ -403,7 +395,7 @@ def _rows_chunked(X, y, sw, w, shift, inv_sigma, code, a, b, lo, hi, g, x, rho, 
             for j in range(d):
                 s0 += X[start + i, j] * w[j]
             x[i] = (y[start + i] - s0 - shift) * inv_sigma
-        _loss_chunk(code, a, b, x, m, rho, psi)
+        _loss_chunk(code, width, shape, x, m, rho, psi)
         if sw is not None:
             for i in range(m):
                 rho[i] *= sw[start + i]
@@ -429,13 +421,15 @@ def _rows_chunked(X, y, sw, w, shift, inv_sigma, code, a, b, lo, hi, g, x, rho, 
 
 
 @njit(nogil=True, cache=True, error_model="numpy")
-def block_pass(X, y, sw, w, c, inv_sigma, code, const, const2, rows, k0, k1, parts, gXs, gsums):
+def block_pass(X, y, sw, w, shift, inv_sigma, code, width, shape, rows, k0, k1, parts, gXs, gsums):
     """Fill ``parts[k], gXs[k], gsums[k]`` for the blocks ``k0 <= k < k1`` of ``rows`` rows.
 
-    ``sw`` is None for unit weights.  Each row is read from memory once: its
-    residual, its loss and its share of ``X^T psi`` are computed while it is in
-    registers, a few rows at a time, or, for the losses built from exp and log,
-    while its chunk is in the first-level cache.  Releases the GIL.
+    The residuals are ``(y - X w - shift) * inv_sigma``; ``(code, width,
+    shape)`` is the loss (:func:`loss_code`).  ``sw`` is None for unit weights.
+    Each row is read from memory once: its residual, its loss and its share of
+    ``X^T psi`` are computed while it is in registers, a few rows at a time, or,
+    for the losses built from exp and log, while its chunk is in the
+    first-level cache.  Releases the GIL.
     """
     n, d = X.shape
     dt = X.dtype.type
@@ -445,15 +439,15 @@ def block_pass(X, y, sw, w, c, inv_sigma, code, const, const2, rows, k0, k1, par
     rho = np.empty(size)
     psi = np.empty(size)
     for k in range(k0, k1):
-        a = k * rows
-        b = min(a + rows, n)
+        lo = k * rows
+        hi = min(lo + rows, n)
         g[:] = 0
         if code >= _WELSCH:
-            part, gsum = _rows_chunked(X, y, sw, w, dt(c), dt(inv_sigma), code, const, const2, a, b, g, x, rho, psi)
+            part, gsum = _rows_chunked(X, y, sw, w, dt(shift), dt(inv_sigma), code, width, shape, lo, hi, g, x, rho, psi)
         elif X.itemsize == 8:
-            part, gsum = _rows_by_2(X, y, sw, w, dt(c), dt(inv_sigma), code, dt(const), a, b, g)
+            part, gsum = _rows_by_2(X, y, sw, w, dt(shift), dt(inv_sigma), code, dt(width), lo, hi, g)
         else:
-            part, gsum = _rows_by_4(X, y, sw, w, dt(c), dt(inv_sigma), code, dt(const), a, b, g)
+            part, gsum = _rows_by_4(X, y, sw, w, dt(shift), dt(inv_sigma), code, dt(width), lo, hi, g)
         parts[k] = part
         gsums[k] = gsum
         for j in range(d):

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from . import _solver, robust_start
+from . import _gd, _solver, robust_start
 from ._gd import Design, GramKernel, RowKernel
 from .losses import L2Loss, SmoothL1Loss
 
@@ -34,7 +34,7 @@ class _Fit:
         self.tolerance = est.tol
         l1, l2 = est._penalty_parts()
         # Penalty strengths per optimizer coordinate: theta_j = w_j s_j.
-        units = np.ones(design.d) if (est.standardize or design.identity) else 1.0 / design.s
+        units = np.ones(design.d) if (est.standardize or design.params_are_coefs) else 1.0 / design.col_scale
         self.l1 = l1 * units if l1 else None
         self.l2 = l2 * units**2 if l2 else None
 
@@ -43,7 +43,9 @@ class _Fit:
 
     def kernel(self, loss, sigma):
         D = self.design
-        use_gram = type(loss) is L2Loss and self.est._use_gram and (self.est.solver == "auto" or self.est.batch_size is None or self.est.batch_size >= D.n)
+        # The L2 loss on the full batch iterates on X^T X: O(p^2) per step after one pass.
+        full_batch = self.est.solver == "auto" or self.est.batch_size is None or self.est.batch_size >= D.n
+        use_gram = type(loss) is L2Loss and full_batch and _gd._TEST_HOOKS["gram"]
         kernel = GramKernel(D, self.y, loss) if use_gram else RowKernel(D, self.y, loss)
         kernel.sigma = sigma
         return kernel
@@ -68,7 +70,7 @@ class _Fit:
 
     def _penalty_hessian(self):
         D = self.design
-        H = np.zeros((D.p, D.p))
+        H = np.zeros((D.n_params, D.n_params))
         if self.l2 is not None:
             H[np.arange(D.d), np.arange(D.d)] = self.l2
         return H
@@ -180,7 +182,7 @@ class _Fit:
         D = self.design
         sigma = self.mad(r0)
         if not sigma > 0:
-            sigma = self.est._initial_scale(0.0, r0, D.p)  # warns, and takes a tiny positive scale
+            sigma = self.est._initial_scale(0.0, r0, D.n_params)  # warns, and takes a tiny positive scale
         tol = self.est.tol
         res, moved = _solver.Result(theta, 0, False, False), math.inf
         for _ in range(max_outer):
@@ -267,7 +269,7 @@ class _Fit:
                 # The dual of the LAD vertex nearest the fit, when it is optimal: the gap
                 # is then the fit's true relative excess objective.
                 # A few pivots from a near-optimal iterate; more would cost more than the fit.
-                finish = _solver.lad_vertex(D, theta, self.y, max_pivots=D.p + 10)
+                finish = _solver.lad_vertex(D, theta, self.y, max_pivots=D.n_params + 10)
                 if finish is not None:
                     return _solver.lad_dual_gap(D, theta, self.y, finish[1])
             box = (np.ones(D.n) if D.sw is None else D.sw) / D.sw_sum

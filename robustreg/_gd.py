@@ -8,7 +8,8 @@ The optimizer works on the design
     T = \\begin{pmatrix} \\operatorname{diag}(1/s) & 0 \\\\ -\\mu^\\top/s & 1 \\end{pmatrix}
 
 (the column of ones only with an intercept; :math:`\\mu = 0, s = 1` without
-standardization) but never forms it: :math:`Z\\theta = X w + c` with
+standardization; :class:`Design` keeps them as ``col_center`` and
+``col_scale``) but never forms it: :math:`Z\\theta = X w + c` with
 :math:`w = \\theta_{1:d}/s` and :math:`c = \\theta_{d+1} - \\mu^\\top w`, and
 :math:`Z^\\top g` follows from :math:`X^\\top g` and :math:`\\sum g`.  So a fit
 needs no copy of ``X`` of its own.
@@ -33,63 +34,12 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from .losses import HuberLoss, L1Loss, L2Loss, Loss, PseudoHuberLoss, SmoothL1Loss
+from .losses import L2Loss, Loss
 
 # Bytes of X per block of the fused residual/gradient pass: the block stays
 # in cache between ``X_b @ w`` and ``X_b.T @ psi``, and blocks are large
 # enough that numpy's per-call overhead stays small.
 _BLOCK_BYTES = 1 << 21
-
-
-# Fused loss kernels: given the residual block ``r`` and a buffer ``out``,
-# return ``(sum rho(r), psi_array, factor)`` with psi(r) = factor * psi_array,
-# touching as few vectors as possible.  Any other loss uses its rho and psi.
-def _fused_l1(loss, r, out):
-    np.sign(r, out=out)  # into another buffer: in-place sign is much slower
-    return float(out @ r), out, 1.0  # sign(r) r = |r|
-
-
-def _fused_l2(loss, r, out):
-    return float(r @ r), r, 2.0
-
-
-def _huber_core(r, out, delta):
-    np.minimum(r, delta, out=out)
-    np.maximum(out, -delta, out=out)
-    # rho = psi (r - psi/2) for the clipped psi, on both branches.
-    return float(out @ r) - 0.5 * float(out @ out)
-
-
-def _fused_huber(loss, r, out):
-    return _huber_core(r, out, loss.delta), out, 1.0
-
-
-def _fused_smooth_l1(loss, r, out):
-    if loss.beta == 0:
-        return _fused_l1(loss, r, out)
-    # SmoothL1(beta) = Huber(beta) / beta.
-    inv = 1.0 / loss.beta
-    return _huber_core(r, out, loss.beta) * inv, out, inv
-
-
-def _fused_pseudo_huber(loss, r, out):
-    d2 = loss.delta**2
-    np.multiply(r, r, out=out)
-    out *= 1.0 / d2
-    out += 1.0
-    np.sqrt(out, out=out)
-    total = d2 * (float(np.sum(out)) - len(r))
-    np.divide(r, out, out=out)
-    return total, out, 1.0
-
-
-_FUSED = {
-    L1Loss: _fused_l1,
-    L2Loss: _fused_l2,
-    HuberLoss: _fused_huber,
-    SmoothL1Loss: _fused_smooth_l1,
-    PseudoHuberLoss: _fused_pseudo_huber,
-}
 
 
 # Threads for the row pass of large designs.  Below this size the pass is
@@ -111,14 +61,16 @@ def _pool_for(design):
 
 
 # The compiled row pass (robustreg._compiled) takes over from this size of X
-# (C-ordered) up; COMPILED = False keeps the numpy pass everywhere.
-COMPILED = True
+# (C-ordered) up.
 _COMPILED_BYTES = 1 << 24
 
-
-def _generic(loss, r, out):
-    # psi in the data's precision: a float64 psi would make X_b^T psi copy X_b to float64.
-    return float(np.sum(loss.rho(r))), loss.psi(r).astype(r.dtype, copy=False), 1.0
+#: Switches for tests and benchmarks only, never changed by the package itself
+#: (set them with ``monkeypatch.setitem``):
+#:
+#: * ``"compiled"``: False keeps the numpy row pass on every design, however large;
+#: * ``"gram"``: False makes the L2 loss go by the row pass (:class:`RowKernel`)
+#:   instead of :class:`GramKernel` on X^T X (read by ``robustreg._fit``).
+_TEST_HOOKS = {"compiled": True, "gram": True}
 
 
 class Design:
@@ -137,7 +89,8 @@ class Design:
         self.sw = sample_weight
         self.n, self.d = X.shape
         self.fit_intercept = fit_intercept
-        self.p = self.d + int(fit_intercept)
+        #: Number of the optimizer's parameters: the slopes, and the intercept if any.
+        self.n_params = self.d + int(fit_intercept)
         self.sw_sum = float(self.n if sample_weight is None else np.sum(sample_weight))
         rows = max(64, _BLOCK_BYTES // max(1, X.itemsize * self.d))
         self.blocks = [(a, min(a + rows, self.n)) for a in range(0, self.n, rows)]
@@ -146,7 +99,7 @@ class Design:
         mean = self.gram_raw[d, :d] if fit_intercept else np.zeros(d)
         #: Columns that are constant (with an intercept): their effect is the
         #: intercept's, so the optimizer gives them no coordinate (coefficient 0).
-        self.const = np.zeros(d, dtype=bool)
+        self.constant_cols = np.zeros(d, dtype=bool)
         if standardize:
             second = np.diag(self.gram_raw)[:d]
             var = second - mean**2 if fit_intercept else second
@@ -157,29 +110,29 @@ class Design:
                 doubt = np.flatnonzero(var <= 1e-6 * np.maximum(second, np.finfo(float).tiny))
                 if doubt.size:
                     cols = X[:, doubt]
-                    self.const[doubt] = cols.max(axis=0) == cols.min(axis=0)
+                    self.constant_cols[doubt] = cols.max(axis=0) == cols.min(axis=0)
             # A column with no spread to standardize is left as is.
-            scale[self.const | (scale <= 1e-12 * np.maximum(1.0, np.sqrt(second)))] = 1.0
-            self.mu = mean if fit_intercept else np.zeros(d)
-            self.s = scale
+            scale[self.constant_cols | (scale <= 1e-12 * np.maximum(1.0, np.sqrt(second)))] = 1.0
+            col_center, col_scale = (mean if fit_intercept else np.zeros(d)), scale
         else:
-            self.mu = np.zeros(d)
-            self.s = np.ones(d)
+            col_center, col_scale = np.zeros(d), np.ones(d)
+        #: mu and s of the standardization z = (x - mu) / s of each column (0 and 1 without it).
+        self.col_center, self.col_scale = col_center, col_scale
         #: 1/s, and 0 for a constant column.
-        self.inv_s = np.where(self.const, 0.0, 1.0 / self.s)
+        self.inv_col_scale = np.where(self.constant_cols, 0.0, 1.0 / self.col_scale)
         self.y_scale = 1.0  # the spread of y that distances are measured in (the estimator sets it)
-        T = np.zeros((d + 1, self.p))
-        T[:d, :d] = np.diag(self.inv_s)
+        T = np.zeros((d + 1, self.n_params))
+        T[:d, :d] = np.diag(self.inv_col_scale)
         if fit_intercept:
-            T[d, :d] = -self.mu * self.inv_s
+            T[d, :d] = -self.col_center * self.inv_col_scale
             T[d, d] = 1.0
         self._T = T if fit_intercept else T[:d, :d]
         #: Z^T V Z / sum(v), the Hessian of the mean squared residual / 2.
         self.gram = self._to_optimizer(self.gram_raw)
         #: Largest eigenvalue of Z^T V Z / sum(v): the curvature scale of every loss.
-        self.lipschitz = float(np.linalg.eigvalsh(self.gram)[-1]) if self.p else 0.0
-        #: No standardization: the optimizer's parameters are the coefficients.
-        self.identity = not standardize
+        self.lipschitz = float(np.linalg.eigvalsh(self.gram)[-1]) if self.n_params else 0.0
+        #: No standardization (T is the identity): the optimizer's parameters are the coefficients.
+        self.params_are_coefs = not standardize
         # A design that fits in cache is dispatch-bound, and OpenBLAS's
         # matrix-vector products on short C-ordered rows run at half speed:
         # one Fortran-ordered copy (one block, at most 2 MiB) halves both
@@ -227,19 +180,19 @@ class Design:
     # --- parameter maps -------------------------------------------------------
     def to_original(self, theta):
         """Map optimizer parameters to ``(coef, intercept)`` in the units of X."""
-        if self.identity:
+        if self.params_are_coefs:
             return theta[: self.d], (float(theta[self.d]) if self.fit_intercept else 0.0)
-        w = theta[: self.d] * self.inv_s
-        b = float(theta[self.d] - self.mu @ w) if self.fit_intercept else 0.0
+        w = theta[: self.d] * self.inv_col_scale
+        b = float(theta[self.d] - self.col_center @ w) if self.fit_intercept else 0.0
         return w, b
 
     def from_original(self, coef, intercept):
         """Inverse of :meth:`to_original`."""
-        theta = np.empty(self.p)
-        theta[: self.d] = np.where(self.const, 0.0, np.asarray(coef, dtype=float) * self.s)
+        theta = np.empty(self.n_params)
+        theta[: self.d] = np.where(self.constant_cols, 0.0, np.asarray(coef, dtype=float) * self.col_scale)
         if self.fit_intercept:
             # A constant column's part of the fit is the intercept's.
-            theta[self.d] = intercept + self.mu @ np.asarray(coef, dtype=float)
+            theta[self.d] = intercept + self.col_center @ np.asarray(coef, dtype=float)
         return theta
 
     def residuals(self, theta, y):
@@ -263,8 +216,8 @@ class Design:
     def rows(self, idx):
         """The rows ``idx`` of ``Z``, the design in the optimizer's coordinates."""
         Xi = np.asarray(self.X[idx], dtype=np.float64)
-        Z = np.empty((len(idx), self.p))
-        Z[:, : self.d] = (Xi - self.mu) * self.inv_s
+        Z = np.empty((len(idx), self.n_params))
+        Z[:, : self.d] = (Xi - self.col_center) * self.inv_col_scale
         if self.fit_intercept:
             Z[:, self.d] = 1.0
         return Z
@@ -276,7 +229,7 @@ class Design:
         """Columns ``cols`` of ``Z`` (index ``d`` is the intercept's), as an (n, k) array."""
         out = np.empty((self.n, len(cols)))
         for k, j in enumerate(cols):
-            out[:, k] = 1.0 if j == self.d else (np.asarray(self.X[:, j], dtype=np.float64) - self.mu[j]) * self.inv_s[j]
+            out[:, k] = 1.0 if j == self.d else (np.asarray(self.X[:, j], dtype=np.float64) - self.col_center[j]) * self.inv_col_scale[j]
         return out
 
     def zt(self, u):
@@ -285,8 +238,8 @@ class Design:
         for a, b in self.blocks:
             gX += np.asarray(self.X[a:b], dtype=np.float64).T @ u[a:b]
         total = float(np.sum(u))
-        g = np.empty(self.p)
-        g[: self.d] = (gX - self.mu * total) * self.inv_s
+        g = np.empty(self.n_params)
+        g[: self.d] = (gX - self.col_center * total) * self.inv_col_scale
         if self.fit_intercept:
             g[self.d] = total
         return g
@@ -329,10 +282,10 @@ class Design:
         change of the fit at the mean of X.  Divided by sd(y), it is a
         distance in standardized units.
         """
-        w = v[: self.d] * self.inv_s
+        w = v[: self.d] * self.inv_col_scale
         out = w * self.col_sd
         if self.fit_intercept:
-            c = float(v[self.d] - self.mu @ w) + float(self.col_mean @ w)
+            c = float(v[self.d] - self.col_center @ w) + float(self.col_mean @ w)
             return float(np.sqrt(out @ out + c * c))
         return float(np.linalg.norm(out))
 
@@ -348,7 +301,7 @@ class RowKernel:
     def __init__(self, design: Design, y, loss: Loss):
         self.design, self.y, self.loss = design, y, loss
         self.sigma = 1.0
-        self._fused = _FUSED.get(type(loss), _generic)
+        self._fused = loss.fused_form()
         rows = max((b - a for a, b in design.blocks), default=0)
         self.dtype = design.X.dtype
         self._r = np.empty(rows, dtype=self.dtype)
@@ -357,7 +310,7 @@ class RowKernel:
         # The compiled pass, for designs too large for cache (see robustreg._compiled).
         self._compiled = None
         X = design.X
-        if COMPILED and X.nbytes >= _COMPILED_BYTES and X.flags.c_contiguous and len(design.blocks) > 1:
+        if _TEST_HOOKS["compiled"] and X.nbytes >= _COMPILED_BYTES and X.flags.c_contiguous and len(design.blocks) > 1:
             try:
                 from . import _compiled
             except ImportError:  # numba missing on this platform: the numpy pass
@@ -383,14 +336,14 @@ class RowKernel:
             # The common small case, with as few numpy calls as possible:
             # r = y - [X 1] [w; c], then [X 1]^T psi = [X^T psi; sum psi].
             r = self._r
-            wc = theta if (D.identity and self.dtype == np.float64) else (
+            wc = theta if (D.params_are_coefs and self.dtype == np.float64) else (
                 np.append(w, c).astype(self.dtype) if D.fit_intercept else w
             )
             np.matmul(D.X_ones, wc, out=r)
             np.subtract(y, r, out=r)
             if inv_sigma != 1.0:
                 r *= inv_sigma
-            total, psi, factor = self._fused(self.loss, r, self._psi)
+            total, psi, factor = self._fused(r, self._psi)
             g_all = (D.X_ones.T @ psi).astype(np.float64, copy=False)
             if D.fit_intercept:
                 return total / D.sw_sum, self._finish(g_all[: D.d], float(g_all[D.d]), factor, D.sw_sum, inv_sigma)
@@ -449,9 +402,9 @@ class RowKernel:
             parts[k], gXs[k], gsums[k] = self._block(D.X[a:b], y[a:b], vb, w, c, inv_sigma, rbuf, psibuf)
 
     def _run_blocks_compiled(self, k0, k1, w, c, inv_sigma, parts, gXs, gsums, thread):
-        D, (code, const, const2) = self.design, self._compiled
+        D, (code, width, shape) = self.design, self._compiled
         self._compiled_pass(
-            D.X, self.y, D.sw, w, c, inv_sigma, code, const, const2, self._rows, k0, k1, parts, gXs, gsums
+            D.X, self.y, D.sw, w, c, inv_sigma, code, width, shape, self._rows, k0, k1, parts, gXs, gsums
         )
 
     def _block(self, Xb, yb, vb, w, c, inv_sigma, rbuf, psibuf):
@@ -466,7 +419,7 @@ class RowKernel:
         if inv_sigma != 1.0:
             r *= inv_sigma
         if vb is None:
-            part, psi, factor = self._fused(self.loss, r, out)
+            part, psi, factor = self._fused(r, out)
         else:
             # Weighted sums need rho itself; weights are rare on the hot path.
             part = float(vb @ self.loss.rho(r))
@@ -479,8 +432,8 @@ class RowKernel:
     def _finish(self, gX, gsum, factor, wsum, inv_sigma):
         """Gradient in the optimizer's coordinates from X^T psi and sum(psi)."""
         D = self.design
-        g = np.empty(D.p)
-        g[: D.d] = gX if D.identity else (gX - D.mu * gsum) * D.inv_s
+        g = np.empty(D.n_params)
+        g[: D.d] = gX if D.params_are_coefs else (gX - D.col_center * gsum) * D.inv_col_scale
         if D.fit_intercept:
             g[D.d] = gsum
         g *= -factor * inv_sigma / wsum
@@ -510,15 +463,15 @@ class GramKernel:
         ybar = float(np.mean(y) if sw is None else (sw @ y) / D.sw_sum) if D.fit_intercept else 0.0
         yc = y - ybar if ybar else y
         vy = yc if sw is None else sw * yc
-        b = np.empty(D.p)
+        b = np.empty(D.n_params)
         Xty = (D.X.T @ vy) / D.sw_sum
         ysum = float(np.sum(vy)) / D.sw_sum
-        b[: D.d] = (Xty - D.mu * ysum) * D.inv_s
+        b[: D.d] = (Xty - D.col_center * ysum) * D.inv_col_scale
         if D.fit_intercept:
             b[D.d] = ysum
         self.b = b
         self.yy = float(vy @ yc) / D.sw_sum
-        self.shift = np.zeros(D.p)
+        self.shift = np.zeros(D.n_params)
         if D.fit_intercept:
             self.shift[D.d] = ybar
 

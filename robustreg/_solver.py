@@ -318,7 +318,7 @@ def lad_dual_gap(design, theta, y, u, l1=None, l2=None) -> float:
         G = D.weighted_gram(h)[np.ix_(cols, cols)]
         Vr, lam = range_basis(G)
         c = Vr @ ((Vr.T @ D.zt(u)[cols]) / lam) / D.sw_sum
-        full = np.zeros(D.p)
+        full = np.zeros(D.n_params)
         full[cols] = c
         u += D.residuals(full, np.zeros(D.n)) * support  # u - Z_c c on the support
         ratio = float(np.max(np.abs(u[support]) / box[support])) if np.any(support) else 0.0
@@ -357,7 +357,7 @@ def lad_vertex(design, theta, y, max_pivots: int | None = None):
     # A rank-deficient design (collinear or constant columns) is pivoted in the
     # range of its Gram matrix: k = rank coordinates, bases of k rows.
     V, _ = range_basis(D.gram)
-    full = V.shape[1] == D.p
+    full = V.shape[1] == D.n_params
     k_dim = V.shape[1]
 
     def rows(idx):

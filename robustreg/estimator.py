@@ -366,9 +366,6 @@ class GDRegressor(RegressorMixin, BaseEstimator):
         "dtype": [StrOptions({"float64", "float32"})],
     }
 
-    #: The L2 loss on the full batch iterates on X^T X (O(d^2) per step); set
-    #: False on an instance to force the row pass (tests and benchmarks do).
-    _use_gram = True
     #: ``solver="gd"`` certifies its fit at the end (a pass or more over X);
     #: the benchmark of per-iteration times sets False on an instance.
     _certify = True

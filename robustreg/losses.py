@@ -13,7 +13,10 @@ the article's :math:`r = f(x) - y` gives the same values).  Each class gives
 * ``curvature_bound``: :math:`\\sup_r \\rho''(r)`, or ``None`` where
   :math:`\\rho` is not smooth; gradient descent uses it for its step size,
 * flags ``convex``, ``smooth``, ``redescending`` and ``scale_dependent``,
-* ``__call__(r)``: the mean loss :math:`\\frac1n \\sum_i \\rho(r_i)`.
+* ``__call__(r)``: the mean loss :math:`\\frac1n \\sum_i \\rho(r_i)`,
+* ``fused_form()`` and ``compiled_form()``: what the fast row passes of
+  :mod:`robustreg._gd` compute the loss by (the formulas below, rewritten for
+  speed: they live here, next to ``rho`` and ``psi``).
 
 The layout follows ``statsmodels.robust.norms``.  Names registered in
 :data:`LOSSES` build a loss with :func:`get_loss`; the same registry
@@ -101,12 +104,23 @@ def _check_param(name: str, value, *, low: float, low_inclusive: bool, high: flo
     return value
 
 
+def _own(loss, method):
+    """``loss.method`` when the loss's own class defines it, else None.
+
+    A fast form is a rewriting of its class's ``rho`` and ``psi``; a subclass
+    (a user's own loss) may change those, so it does not inherit the forms.
+    """
+    return getattr(loss, method) if method in type(loss).__dict__ else None
+
+
 class Loss:
     """Base class of the loss family.
 
     Subclasses implement :meth:`rho`, :meth:`psi` and, where defined,
     :meth:`psi_deriv`; :meth:`weights` defaults to ``psi(r) / r`` with the
-    limit ``psi_deriv(0)`` at zero.
+    limit ``psi_deriv(0)`` at zero.  The built-in losses also define
+    ``_fused`` and ``_compiled_form``, the fast forms of :meth:`fused_form`
+    and :meth:`compiled_form`.
     """
 
     name: str = ""
@@ -142,6 +156,31 @@ class Loss:
     def params(self) -> dict:
         """The tuning constants, as a plain dict (for job records)."""
         return {}
+
+    def fused_form(self):
+        """The numpy row pass's kernel for this loss: ``kernel(r, out) -> (sum rho(r), psi_array, factor)``.
+
+        ``psi(r) = factor * psi_array``; ``out`` is a buffer of ``r``'s shape
+        and dtype that the kernel may fill and return as ``psi_array``.  A
+        built-in loss touches as few vectors as it can; any other loss gets
+        :meth:`_rho_psi_sum`, its own ``rho`` and ``psi``.
+        """
+        return _own(self, "_fused") or self._rho_psi_sum
+
+    def _rho_psi_sum(self, r, out):
+        # psi in the data's precision: a float64 psi would make X_b^T psi copy X_b to float64.
+        return float(np.sum(self.rho(r))), self.psi(r).astype(r.dtype, copy=False), 1.0
+
+    def compiled_form(self):
+        """``(formula, width, shape)`` for the compiled row pass (:mod:`robustreg._compiled`), or None.
+
+        ``formula`` names the loss's formulas there, ``width`` is its width
+        constant (delta, beta or c; 0 for L1 and L2) and ``shape`` Barron's
+        alpha (0 for the others).  None for a loss of a user's own (a subclass
+        of a built-in loss included): it keeps the numpy pass.
+        """
+        own = _own(self, "_compiled_form")
+        return None if own is None else own()
 
     def get_params(self, deep: bool = True) -> dict:
         """The tuning constants (scikit-learn's protocol).
@@ -206,6 +245,13 @@ class L1Loss(Loss):
         with np.errstate(divide="ignore"):
             return np.where(r == 0, np.inf, 1.0 / np.abs(np.where(r == 0, 1.0, r)))
 
+    def _fused(self, r, out):
+        np.sign(r, out=out)  # into another buffer: in-place sign is much slower
+        return float(out @ r), out, 1.0  # sign(r) r = |r|
+
+    def _compiled_form(self):
+        return "l1", 0.0, 0.0
+
 
 @register_loss("l2")
 class L2Loss(Loss):
@@ -229,6 +275,12 @@ class L2Loss(Loss):
 
     def weights(self, r):
         return np.full(np.shape(r), 2.0)
+
+    def _fused(self, r, out):
+        return float(r @ r), r, 2.0
+
+    def _compiled_form(self):
+        return "l2", 0.0, 0.0
 
 
 @register_loss("smooth_l1")
@@ -286,6 +338,24 @@ class SmoothL1Loss(Loss):
             return L1Loss().weights(r)
         return super().weights(r)
 
+    def _fused(self, r, out):
+        if self.beta == 0:
+            return L1Loss._fused(self, r, out)
+        # SmoothL1(beta) = Huber(beta) / beta.
+        inv = 1.0 / self.beta
+        return _huber_sum(r, out, self.beta) * inv, out, inv
+
+    def _compiled_form(self):
+        return ("l1", 0.0, 0.0) if self.beta == 0 else ("smooth_l1", self.beta, 0.0)
+
+
+def _huber_sum(r, out, delta):
+    """``sum Huber_delta(r)``, with ``out`` set to its psi, ``clip(r, -delta, delta)``."""
+    np.minimum(r, delta, out=out)
+    np.maximum(out, -delta, out=out)
+    # rho = psi (r - psi/2) for the clipped psi, on both branches.
+    return float(out @ r) - 0.5 * float(out @ out)
+
 
 @register_loss("huber")
 class HuberLoss(Loss):
@@ -325,6 +395,12 @@ class HuberLoss(Loss):
 
     def psi_deriv(self, r):
         return np.where(np.abs(np.asarray(r, dtype=float)) <= self.delta, 1.0, 0.0)
+
+    def _fused(self, r, out):
+        return _huber_sum(r, out, self.delta), out, 1.0
+
+    def _compiled_form(self):
+        return "huber", self.delta, 0.0
 
 
 @register_loss("pseudo_huber")
@@ -366,19 +442,42 @@ class PseudoHuberLoss(Loss):
         u = np.asarray(r, dtype=float) / self.delta
         return (1.0 + u * u) ** -1.5
 
+    def _fused(self, r, out):
+        # rho = delta^2 (sqrt(1 + u^2) - 1), psi = r / sqrt(1 + u^2), from one sqrt in ``out``.
+        d2 = self.delta**2
+        np.multiply(r, r, out=out)
+        out *= 1.0 / d2
+        out += 1.0
+        np.sqrt(out, out=out)
+        total = d2 * (float(np.sum(out)) - len(r))
+        np.divide(r, out, out=out)
+        return total, out, 1.0
+
+    def _compiled_form(self):
+        return "pseudo_huber", self.delta, 0.0
+
 
 # ---------------------------------------------------------------------------
-# Redescending losses.  Each is written in the scaling of statsmodels.robust.norms,
-# :math:`\rho(r) \approx r^2/2` near zero, so that :math:`\rho''(0) = 1` and the
-# default tuning constants give 95% efficiency at the normal model when the
-# residuals are divided by the error scale.
+# Redescending losses
 # ---------------------------------------------------------------------------
 
 
 class _RedescendingLoss(Loss):
-    """What the redescending losses with one width constant ``c`` share.
+    r"""What the redescending losses with one width constant ``c`` share.
 
-    ``rho'' <= 1`` at zero is their supremum (each has rho ~ r^2 / 2 there).
+    Each is written in the scaling of ``statsmodels.robust.norms``,
+    :math:`\rho(r) \approx r^2/2` near zero, so that :math:`\rho''(0) = 1`
+    is the supremum of :math:`\rho''` and the default tuning constants give
+    95% efficiency at the normal model when the residuals are divided by the
+    error scale.
+
+    These losses are non-convex: a minimiser depends on the starting point, and
+    gradient descent from least squares or L1 stays near that start when there
+    are bad leverage points.  Start one from a high-breakdown fit (for example
+    :func:`robustreg.robust_start.fast_lts`) and apply it to the residuals
+    divided by a robust scale, :math:`\rho(r / \hat\sigma)` (for example
+    :func:`robustreg.robust_start.mscale` of the starting residuals): the
+    tuning constant ``c`` is in units of the error scale.
     """
 
     convex = False
@@ -415,13 +514,8 @@ class TukeyBiweightLoss(_RedescendingLoss):
     The default :math:`c = 4.685` gives 95% efficiency at the normal model;
     :math:`c = 1.5476` gives the 50%-breakdown S-scale.
 
-    This loss is non-convex: its minimiser depends on the starting point, and
-    gradient descent from least squares or L1 stays near that start when there
-    are bad leverage points.  Start it from a high-breakdown fit (for example
-    :func:`robustreg.robust_start.fast_lts`) and apply it to the residuals
-    divided by a robust scale, :math:`\rho(r / \hat\sigma)` (for example
-    :func:`robustreg.robust_start.mscale` of the starting residuals): the
-    tuning constant is in units of the error scale.
+    Non-convex: start it from a high-breakdown fit, on the residuals divided
+    by a robust scale (see :class:`_RedescendingLoss`).
 
     Parameters
     ----------
@@ -432,23 +526,41 @@ class TukeyBiweightLoss(_RedescendingLoss):
     def __init__(self, c: float = 4.685):
         self._set_width(c)
 
-    def rho(self, r):
-        u2 = np.square(np.asarray(r, dtype=float) / self.c)
+    @staticmethod
+    def unit_rho(u2):
+        """:math:`\\rho / \\rho(\\infty) = 1 - (1 - u^2)^3`, 1 beyond ``c``, of ``u2`` = :math:`u^2 = (r/c)^2`.
+
+        The normalised biweight of :func:`robustreg.robust_start.mscale`.
+        """
         inside = 1.0 - np.minimum(u2, 1.0)
-        return self.c**2 / 6.0 * (1.0 - inside**3)
+        return 1.0 - inside**3
+
+    @staticmethod
+    def unit_weights(u2):
+        """The weights :math:`\\psi(r)/r = (1 - u^2)_+^2` of ``u2`` = :math:`u^2 = (r/c)^2`."""
+        inside = 1.0 - np.minimum(u2, 1.0)
+        return inside**2
+
+    def normalised_rho(self, r):
+        """:math:`\\rho(r) / \\rho(\\infty)`, from 0 to 1 (see :meth:`unit_rho`)."""
+        return self.unit_rho(np.square(np.asarray(r, dtype=float) / self.c))
+
+    def rho(self, r):
+        return self.c**2 / 6.0 * self.normalised_rho(r)
 
     def psi(self, r):
         r = np.asarray(r, dtype=float)
-        inside = 1.0 - np.minimum(np.square(r / self.c), 1.0)
-        return r * inside**2
+        return r * self.unit_weights(np.square(r / self.c))
 
     def psi_deriv(self, r):
         u2 = np.square(np.asarray(r, dtype=float) / self.c)
         return np.where(u2 <= 1.0, (1.0 - u2) * (1.0 - 5.0 * u2), 0.0)
 
     def weights(self, r):
-        inside = 1.0 - np.minimum(np.square(np.asarray(r, dtype=float) / self.c), 1.0)
-        return inside**2
+        return self.unit_weights(np.square(np.asarray(r, dtype=float) / self.c))
+
+    def _compiled_form(self):
+        return "tukey", self.c, 0.0
 
 
 @register_loss("welsch")
@@ -470,13 +582,8 @@ class WelschLoss(_RedescendingLoss):
     :math:`\alpha = -\infty` and :math:`c_\mathrm{Barron} = c/\sqrt 2`, times
     :math:`c_\mathrm{Barron}^2`.
 
-    This loss is non-convex: its minimiser depends on the starting point, and
-    gradient descent from least squares or L1 stays near that start when there
-    are bad leverage points.  Start it from a high-breakdown fit (for example
-    :func:`robustreg.robust_start.fast_lts`) and apply it to the residuals
-    divided by a robust scale, :math:`\rho(r / \hat\sigma)` (for example
-    :func:`robustreg.robust_start.mscale` of the starting residuals): the
-    tuning constant is in units of the error scale.
+    Non-convex: start it from a high-breakdown fit, on the residuals divided
+    by a robust scale (see :class:`_RedescendingLoss`).
 
     Parameters
     ----------
@@ -503,6 +610,9 @@ class WelschLoss(_RedescendingLoss):
     def weights(self, r):
         return np.exp(-np.square(np.asarray(r, dtype=float) / self.c))
 
+    def _compiled_form(self):
+        return "welsch", self.c, 0.0
+
 
 @register_loss("cauchy")
 class CauchyLoss(_RedescendingLoss):
@@ -522,13 +632,8 @@ class CauchyLoss(_RedescendingLoss):
     ``StudentT(c, df=1)``.  The default :math:`c = 2.385` gives 95% efficiency
     at the normal model.
 
-    This loss is non-convex: its minimiser depends on the starting point, and
-    gradient descent from least squares or L1 stays near that start when there
-    are bad leverage points.  Start it from a high-breakdown fit (for example
-    :func:`robustreg.robust_start.fast_lts`) and apply it to the residuals
-    divided by a robust scale, :math:`\rho(r / \hat\sigma)` (for example
-    :func:`robustreg.robust_start.mscale` of the starting residuals): the
-    tuning constant is in units of the error scale.
+    Non-convex: start it from a high-breakdown fit, on the residuals divided
+    by a robust scale (see :class:`_RedescendingLoss`).
 
     Parameters
     ----------
@@ -554,6 +659,9 @@ class CauchyLoss(_RedescendingLoss):
     def weights(self, r):
         return 1.0 / (1.0 + np.square(np.asarray(r, dtype=float) / self.c))
 
+    def _compiled_form(self):
+        return "cauchy", self.c, 0.0
+
 
 @register_loss("geman_mcclure")
 class GemanMcClureLoss(_RedescendingLoss):
@@ -575,13 +683,8 @@ class GemanMcClureLoss(_RedescendingLoss):
     its efficiency at the normal model is only about 44%, and
     :math:`c = 3.787` gives 95%.
 
-    This loss is non-convex: its minimiser depends on the starting point, and
-    gradient descent from least squares or L1 stays near that start when there
-    are bad leverage points.  Start it from a high-breakdown fit (for example
-    :func:`robustreg.robust_start.fast_lts`) and apply it to the residuals
-    divided by a robust scale, :math:`\rho(r / \hat\sigma)` (for example
-    :func:`robustreg.robust_start.mscale` of the starting residuals): the
-    tuning constant is in units of the error scale.
+    Non-convex: start it from a high-breakdown fit, on the residuals divided
+    by a robust scale (see :class:`_RedescendingLoss`).
 
     Parameters
     ----------
@@ -606,6 +709,9 @@ class GemanMcClureLoss(_RedescendingLoss):
 
     def weights(self, r):
         return 1.0 / np.square(1.0 + np.square(np.asarray(r, dtype=float) / self.c))
+
+    def _compiled_form(self):
+        return "geman_mcclure", self.c, 0.0
 
 
 @register_loss("barron")
@@ -649,15 +755,9 @@ class BarronLoss(Loss):
     (:math:`\rho` grows like :math:`|r|^\alpha`).
 
     The loss is convex for :math:`\alpha \ge 1` and redescending
-    (:math:`\psi \to 0` like :math:`|r|^{\alpha - 1}`) for :math:`\alpha < 1`.
-    For :math:`\alpha < 1` it is non-convex: its minimiser depends on the
-    starting point, and gradient descent from least squares or L1 stays near
-    that start when there are bad leverage points.  Start it from a
-    high-breakdown fit (for example :func:`robustreg.robust_start.fast_lts`)
-    and apply it to the residuals divided by a robust scale,
-    :math:`\rho(r / \hat\sigma)` (for example
-    :func:`robustreg.robust_start.mscale` of the starting residuals): the
-    constant :math:`c` is in units of the error scale.
+    (:math:`\psi \to 0` like :math:`|r|^{\alpha - 1}`) for :math:`\alpha < 1`;
+    there it is non-convex: start it from a high-breakdown fit, on the
+    residuals divided by a robust scale (see :class:`_RedescendingLoss`).
 
     Parameters
     ----------
@@ -728,3 +828,8 @@ class BarronLoss(Loss):
             return (1.0 - u2) * np.exp(-0.5 * u2) / self.c**2
         b = abs(a - 2.0)
         return np.exp((0.5 * a - 2.0) * np.log1p(u2 / b)) * (1.0 + (a - 1.0) * u2 / b) / self.c**2
+
+    def _compiled_form(self):
+        # The special shapes, where rho has a formula of its own, have formulas of their own there too.
+        special = {0.0: "barron_0", 2.0: "barron_2", -math.inf: "barron_neg_inf"}
+        return special.get(self.alpha, "barron"), self.c, self.alpha

@@ -31,6 +31,8 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import optimize, sparse, stats
 
+from .losses import TukeyBiweightLoss
+
 __all__ = [
     "LTSResult",
     "SResult",
@@ -185,12 +187,6 @@ def mad_scale(r, center: float | str = 0.0, weights=None) -> float:
     return weighted_median(np.abs(r - m), weights) / _MAD_NORMAL
 
 
-def _rho_biweight_normalised(u, c):
-    """Tukey biweight rho scaled to a maximum of 1: ``1 - (1 - (u/c)^2)^3``, 1 beyond ``c``."""
-    inside = 1.0 - np.minimum(np.square(u / c), 1.0)
-    return 1.0 - inside**3
-
-
 def mscale(
     r, c: float = 1.5476, b: float = 0.5, tol: float = 1e-10, max_iter: int = 200, *, ddof: int = 0
 ) -> float:
@@ -260,7 +256,8 @@ def _mscale_rows(a, c, b, m, tol, max_iter, s0=None):
 
     Newton's method on log s, kept inside a bracket of the root (the left-hand
     side decreases in s): d/d(log s) sum rho(a/s) = -6 sum v (1 - v)^2 with
-    v = (a / (c s))^2 < 1.  A step that leaves the bracket bisects it (in log s)
+    v = (a / (c s))^2 < 1 (the biweight's rho and weights of :class:`TukeyBiweightLoss`,
+    as functions of v).  A step that leaves the bracket bisects it (in log s)
     instead.  A row still off by more than ``tol * b`` after ``max_iter`` steps
     is finished by Brent's method.
     """
@@ -282,13 +279,13 @@ def _mscale_rows(a, c, b, m, tol, max_iter, s0=None):
             break
         s = S[live]
         v = np.square(a[live] / (s[:, None] * c))
-        inside = v < 1.0
-        f = np.sum(np.where(inside, 1.0 - (1.0 - v) ** 3, 1.0), axis=1) / m - b
+        inside = v < 1.0  # False for a NaN v (0 / 0 at an underflowed c s): rho 1 there, slope 0
+        f = np.sum(np.where(inside, TukeyBiweightLoss.unit_rho(v), 1.0), axis=1) / m - b
         ok = np.abs(f) <= tol * b
         done[live[ok]] = True
         lo[live] = np.where(f > 0.0, s, lo[live])
         hi[live] = np.where(f > 0.0, hi[live], s)
-        slope = -6.0 * np.sum(np.where(inside, v * np.square(1.0 - v), 0.0), axis=1) / m
+        slope = -6.0 * np.sum(np.where(inside, v * TukeyBiweightLoss.unit_weights(v), 0.0), axis=1) / m
         with np.errstate(divide="ignore", invalid="ignore"):
             new = s * np.exp(np.clip(-f / slope, -50.0, 50.0))
         l, h = lo[live], hi[live]
@@ -305,8 +302,10 @@ def _mscale_rows(a, c, b, m, tol, max_iter, s0=None):
 
 def _mscale_finish(a, c, b, m, tol, s):
     """The M-scale near ``s``: ``s`` itself when within tolerance, else Brent's method on a bracket."""
+    rho = TukeyBiweightLoss(c).normalised_rho
+
     def excess(t):
-        return float(np.sum(_rho_biweight_normalised(a / t, c))) / m - b
+        return float(np.sum(rho(a / t))) / m - b
 
     if abs(excess(s)) <= tol * b:
         return s
@@ -748,6 +747,7 @@ def _s_refine_all(A, y, B, S, c, b, m, n_steps, tol):
     its scale reaches 0 or its coefficients move less than ``tol`` (relative).
     """
     B, S = np.array(B, dtype=float), np.array(S, dtype=float)
+    rho = TukeyBiweightLoss(c).normalised_rho
     live = np.flatnonzero(S > 0.0)
     n, p = A.shape
     # Every candidate's A^T W A and A^T W y as two matrix products: rows of A x A^T flattened, and of A y.
@@ -756,13 +756,13 @@ def _s_refine_all(A, y, B, S, c, b, m, n_steps, tol):
         if not live.size:
             break
         a = np.abs(y[None, :] - B[live] @ A.T)  # (live, n)
-        s = S[live] * np.sqrt(np.sum(_rho_biweight_normalised(a / S[live, None], c), axis=1) / (m * b))
+        s = S[live] * np.sqrt(np.sum(rho(a / S[live, None]), axis=1) / (m * b))
         S[live] = s
         pos = s > 0.0
         live, a, s = live[pos], a[pos], s[pos]
         if not live.size:
             break
-        w = np.square(1.0 - np.minimum(np.square(a / (s[:, None] * c)), 1.0))
+        w = TukeyBiweightLoss.unit_weights(np.square(a / (s[:, None] * c)))
         gram = (w @ outer).reshape(-1, p, p)
         try:
             new = np.linalg.solve(gram, (w @ Ay)[:, :, None])[:, :, 0]
@@ -891,7 +891,7 @@ def s_estimator(
     t = float(np.max(full[first]))
     if t > 0.0:
         rest = np.setdiff1d(np.arange(n_starts), first)
-        lhs = np.sum(_rho_biweight_normalised(np.abs(y[None, :] - B[rest] @ A.T) / t, c), axis=1) / m
+        lhs = np.sum(TukeyBiweightLoss(c).normalised_rho(np.abs(y[None, :] - B[rest] @ A.T) / t), axis=1) / m
         beating = rest[lhs < b]
         full[beating] = scales_of(B[beating], S[beating])
     best = np.lexsort((np.arange(n_starts), full))[:n_best]

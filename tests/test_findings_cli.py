@@ -36,7 +36,8 @@ def studies(tmp_path_factory):
     sweeps = []
     for study, kinds in (("alpha", ("vertical",)), ("beta", ("leverage",))):
         sweep = root / "runs" / study
-        write_sweep(sweep, study=study, kinds=kinds, seeds=range(4), missing=0, failed=0)
+        write_sweep(sweep, study=study, kinds=kinds, seeds=range(4), missing=0, failed=0,
+                    losses=("l1", "l2", "smooth_l1", "huber"))
         sweeps.append(sweep)
     return root, sweeps
 
@@ -58,6 +59,9 @@ def test_reports_written_by_the_findings_step_are_those_of_report_py(studies, tm
         figures = sorted(p.name for p in (alone / sweep.name / "figures").iterdir())
         assert figures and sorted(p.name for p in (pooled / sweep.name / "figures").iterdir()) == figures
         assert snapshot(sweep) == before[sweep.name]  # the sweep folders are only read
+    # Huber and Smooth L1 at their default constants are one loss: the captions say so where their lines meet.
+    text = (pooled / "alpha" / "report.md").read_text()
+    assert "smooth_l1 and huber are the same loss" in text
     info = json.loads((pooled / "findings.json").read_text())
     assert sorted(info["reports"]) == ["alpha", "beta"]
     assert [f["claim"] for f in info["findings"]] == [f"C{k}" for k in range(1, 9)]

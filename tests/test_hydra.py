@@ -91,6 +91,30 @@ def test_drift_model_config_holds_exactly_the_estimator_parameters():
     assert set(GDConf.__dataclass_fields__) - {"name"} == params
 
 
+def test_drift_path_settings_are_estimator_parameters():
+    params = set(inspect.signature(GDRegressor).parameters)
+    assert set(GDConf.PATH_SETTINGS) <= params
+    # The settings that define the objective are not path settings.
+    assert not {"loss", "penalty", "alpha", "l1_ratio", "fit_intercept", "standardize", "scale"} & set(
+        GDConf.PATH_SETTINGS)
+
+
+def test_a_classic_data_set_record_holds_its_rows_names_and_published_fits(tmp_path):
+    from robustreg.study.job import run_job
+    from robustreg.study.spec import LOSS_CONFS, ClassicConf
+
+    spec = JobConf(name="t", seed=0, dataset=ClassicConf(name="stars_cyg"), outliers=OutliersConf(fraction=0.0),
+                   loss=LOSS_CONFS["tukey"](), model=GDConf())
+    rec = run_job(spec, tmp_path / "job", "job")
+    ds = load_dataset("stars_cyg")
+    assert rec["loss"]["label"] == "tukey" and rec["loss"]["redescending"] is True and rec["loss"]["convex"] is False
+    assert rec["dataset"]["feature_names"] == list(ds.feature_names)
+    assert rec["dataset"]["target_name"] == ds.target_name
+    np.testing.assert_array_equal(np.asarray(rec["train"]["X"]), ds.X_train)
+    np.testing.assert_array_equal(np.asarray(rec["train"]["y"]), ds.y_train)
+    assert set(rec["published"]) == set(ds.published)
+
+
 def test_drift_every_registered_name_has_a_config_file():
     for name, cls in LOSSES.items():
         loss_file = CONF / "loss" / f"{name}.yaml"
@@ -121,7 +145,13 @@ def test_single_run_writes_a_self_describing_record(run_cli, tmp_path):
     proc = run_cli("loss=huber", "loss.delta=2.0", "outliers.fraction=0.2", "seed=3", "dataset.n_train=80", check=0)
     [metrics] = list(tmp_path.rglob("metrics.json"))
     rec = json.loads(metrics.read_text())
-    assert rec["loss"] == {"name": "huber", "params": {"delta": 2.0}}
+    # The record says what the report needs of the loss: its label (the constants shown: not the default),
+    # and its flags, the loss's own.
+    assert rec["loss"] == {"name": "huber", "params": {"delta": 2.0}, "label": "huber (delta=2)",
+                           "convex": LOSSES["huber"]().convex, "redescending": LOSSES["huber"]().redescending}
+    assert rec["loss"]["convex"] is True and rec["loss"]["redescending"] is False
+    assert rec["model"]["path_settings"] == list(GDConf.PATH_SETTINGS)
+    assert rec["train"] is None  # a synthetic set: its rows follow from its recorded parameters
     assert rec["outliers"]["kind"] == "vertical" and rec["outliers"]["fraction"] == 0.2
     assert rec["outliers"]["n_corrupted"] == 16 == len(rec["outliers"]["corrupted_rows"])
     assert rec["seed"] == 3 and rec["dataset"]["params"]["seed"] == 3 and rec["dataset"]["n_train"] == 80
@@ -134,6 +164,7 @@ def test_single_run_writes_a_self_describing_record(run_cli, tmp_path):
     ds = load_dataset(rec["dataset"]["name"], **rec["dataset"]["params"])
     coef, ref = np.asarray(rec["coef"]), np.asarray(rec["coef_reference"])
     np.testing.assert_array_equal(ref, ds.coef_reference)
+    assert rec["dataset"]["feature_names"] == list(ds.feature_names) and len(ds.feature_names) == 5
     assert rec["coef_error"] == pytest.approx(np.linalg.norm(coef - ref[1:]), rel=1e-12)
     assert rec["intercept_error"] == pytest.approx(abs(rec["intercept"] - ref[0]), rel=1e-12)
     assert rec["relative_error"] == pytest.approx(rec["coef_error"] / np.linalg.norm(ref[1:]), rel=1e-12)

@@ -57,13 +57,12 @@ def test_threaded_pass_is_bit_for_bit_the_serial_pass(name, monkeypatch):
 
 @pytest.mark.parametrize("standardize", [False, True])
 @pytest.mark.parametrize("penalty", [None, "l2", "l1"])
-def test_l2_on_x_transpose_x_equals_the_row_pass(standardize, penalty):
+def test_l2_on_x_transpose_x_equals_the_row_pass(standardize, penalty, monkeypatch):
     X, y = _data(seed=3)
     kw = dict(solver="gd", standardize=standardize, penalty=penalty, alpha=0.05, max_iter=300, tol=1e-9)
     gram = GDRegressor("l2", **kw).fit(X, y, coef_reference=np.arange(7.0))
-    row = GDRegressor("l2", **kw)
-    row._use_gram = False
-    row.fit(X, y, coef_reference=np.arange(7.0))
+    monkeypatch.setitem(_gd._TEST_HOOKS, "gram", False)
+    row = GDRegressor("l2", **kw).fit(X, y, coef_reference=np.arange(7.0))
     np.testing.assert_allclose(gram.coef_, row.coef_, rtol=1e-10)
     assert gram.n_iter_ == row.n_iter_
     for col in ["objective", "grad_norm", "step", "coef_error"]:
@@ -163,9 +162,9 @@ def test_fit_with_the_compiled_pass_equals_the_plain_fit(name, monkeypatch):
     if LOSSES[name]().redescending:  # from a fit, on the residual scale
         kw.update(init="lstsq", scale="mad")
     loss = LOSSES[name](**({"alpha": -0.5} if name == "barron" else {}))
-    monkeypatch.setattr(_gd, "COMPILED", False)
+    monkeypatch.setitem(_gd._TEST_HOOKS, "compiled", False)
     plain = GDRegressor(loss, **kw).fit(X, y)
-    monkeypatch.setattr(_gd, "COMPILED", True)
+    monkeypatch.setitem(_gd._TEST_HOOKS, "compiled", True)
     monkeypatch.setattr(_gd, "_COMPILED_BYTES", 0)
     calls = []
     block_pass = _compiled.block_pass
@@ -195,8 +194,8 @@ def test_compiled_pass_lets_nan_and_inf_through(monkeypatch):
         f, _ = compiled.value_grad(np.full(7, np.inf))
         assert not np.isfinite(f)
     monkeypatch.setattr(_gd, "_COMPILED_BYTES", 0)
+    monkeypatch.setitem(_gd._TEST_HOOKS, "gram", False)  # the row pass, compiled
     model = GDRegressor("l2", solver="gd", learning_rate="constant", eta0=10.0, max_iter=500)
-    model._use_gram = False  # the row pass, compiled
     with pytest.warns(ConvergenceWarning, match="diverged"):
         model.fit(X, y)
     assert model.diverged_ and np.all(np.isfinite(model.coef_))
@@ -259,11 +258,16 @@ def test_a_users_own_loss_keeps_the_numpy_pass(monkeypatch):
     class Mine(type(LOSSES["welsch"]())):
         """A subclass is a loss of its own: its formulas may differ."""
 
+    class MyHuber(type(LOSSES["huber"]())):
+        """Nor does it inherit the fused numpy kernel: it gets its own rho and psi."""
+
     for name in LOSSES:
         assert _gd.RowKernel(design, y, LOSSES[name]())._compiled is not None
     assert _gd.RowKernel(design, y, Mine())._compiled is None
+    mine = MyHuber()
+    assert _gd.RowKernel(design, y, mine)._fused == mine._rho_psi_sum and mine.compiled_form() is None
     assert _gd.RowKernel(design, y, LOSSES["smooth_l1"](beta=0.0))._compiled == (_compiled._L1, 0.0, 0.0)
-    # Fortran-ordered designs and COMPILED = False keep it too.
+    # Fortran-ordered designs and the "compiled" test hook off keep it too.
     assert _gd.RowKernel(_gd.Design(np.asfortranarray(X), None, True, False), y, LOSSES["huber"]())._compiled is None
-    monkeypatch.setattr(_gd, "COMPILED", False)
+    monkeypatch.setitem(_gd._TEST_HOOKS, "compiled", False)
     assert _gd.RowKernel(design, y, LOSSES["huber"]())._compiled is None

@@ -23,6 +23,9 @@ from robustreg import GDRegressor
 from robustreg.datasets import load_dataset
 from robustreg.outliers import inject
 from robustreg.report import NoRecordsError, ReportError, collect
+from robustreg.losses import get_loss
+from robustreg.study.job import describe_loss
+from robustreg.study.spec import GDConf
 
 N_TRAIN, N_TEST, N_FEATURES = 60, 100, 3
 
@@ -65,12 +68,14 @@ def fit_record(study, job_dir, *, loss, kind, fraction, seed, learning_rate="aut
         "schema_version": 1, "study": study, "job_dir": job_dir, "config_hash": f"{study}/{job_dir}",
         "package_version": "0.1.0", "seed": seed,
         "dataset": {"name": dataset, "params": data_params, "n_train": ds.n_train, "n_test": ds.n_test,
-                    "n_features": ds.n_features, "reference_method": ds.reference_method},
+                    "n_features": ds.n_features, "reference_method": ds.reference_method,
+                    "feature_names": list(ds.feature_names), "target_name": ds.target_name},
         "outliers": {"kind": kind, "fraction": fraction, "magnitude": magnitude, "seed": seed,
                      "params": {"side": "symmetric"}, "n_corrupted": int(mask.sum()),
                      "corrupted_rows": np.flatnonzero(mask)},
-        "loss": {"name": loss, "params": {}},
-        "model": {"name": "gd", "params": params},
+        # As a job writes it: every constant of the loss (its config group holds them all).
+        "loss": describe_loss(loss, dict(get_loss(loss).params())),
+        "model": {"name": "gd", "params": params, "path_settings": list(GDConf.PATH_SETTINGS)},
         "status": "diverged" if est.diverged_ else "ok",
         "coef": est.coef_, "intercept": est.intercept_, "coef_reference": ref, "coef_true": ds.coef_true,
         "coef_error": coef_error, "intercept_error": abs(est.intercept_ - ref[0]),
@@ -82,6 +87,7 @@ def fit_record(study, job_dir, *, loss, kind, fraction, seed, learning_rate="aut
         "initial_step": float(hist["step"].iloc[0]), "scale": est.scale_,
         "max_grad_norm": float(np.nanmax(hist["grad_norm"])), "final_grad_norm": float(hist["grad_norm"].iloc[-1]),
         "published": dict(ds.published), "known_outliers": ds.known_outliers,
+        "train": {"X": X, "y": y} if ds.published else None,
     }
     return _clean(record), hist
 

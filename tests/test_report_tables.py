@@ -283,11 +283,16 @@ def test_overlap_note_smooth_l1_and_huber():
     from robustreg.losses import get_loss
 
     defaults_equal = get_loss("huber").delta == get_loss("smooth_l1").beta
-    note = overlap_note(["l1", "l2", "smooth_l1", "huber", "tukey"])
+    labels = ["l1", "l2", "smooth_l1", "huber", "tukey"]
+    # A label at its loss's default constants: the constants come from the records (here, the loss library).
+    constants = {name: (name, get_loss(name).params()) for name in labels}
+    note = overlap_note(labels, constants)
     if defaults_equal:
         assert "smooth_l1 and huber are the same loss" in note and "drawn last hides" in note
     else:
         assert note is None
+    # Without the constants, a bare name says nothing of them: no claim is made.
+    assert overlap_note(labels) is None
     note = overlap_note(["smooth_l1 (beta=2)", "huber (delta=2)"])
     assert "same minimizer" in note and "factor 2" in note
     # Other constants: other estimators, nothing to say.

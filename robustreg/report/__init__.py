@@ -40,7 +40,7 @@ from .collect import NON_SETTING_COLUMNS, PACKED_COLUMNS, Collection, NoRecordsE
 from .classic import CLASSIC_FILES, classic_markdown, classic_tables, draw_classic
 from .figures import Skipped, _Out, draw_figures
 from .markdown import REPORT_JSON, render_report, report_json, write_index
-from .style import style_map
+from .style import loss_constants, style_map
 from .tables import (
     DATA_SETTINGS,
     add_history_metrics,
@@ -267,7 +267,7 @@ def make_report(sweep_dir, out_dir=None, progress: bool = True, index_dir=None, 
             (out_dir / name).unlink(missing_ok=True)
     if figures:
         drawn, skipped = draw_figures(runs, coll.histories, out_dir, styles, n_jobs=n_jobs)
-        more = _Out(out_dir, styles)
+        more = _Out(out_dir, styles, constants=loss_constants(runs))
         draw_classic(runs, more, classic)
         drawn, skipped = drawn + more.figures, skipped + more.skipped
     else:

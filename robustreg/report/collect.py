@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..losses import LOSSES, get_loss
 from ..study.record import FAILURE, HISTORY, METRICS, SWEEP, atomic_write, digest
 from ..study.record import read_json as _read_json
 
@@ -63,9 +62,6 @@ HISTORY_COLUMNS = ("iteration", "objective", "grad_norm", "step", "coef_error")
 #: they are kept in their own columns, never in a setting.
 _REPLICATE_KEYS = ("seed", "random_state")
 
-#: Reference solvers that minimize a convex loss exactly, keyed by model name.
-REFERENCE_CONVEX = {"sklearn_ols": True, "sklearn_huber": True, "sklearn_lad": True}
-
 #: Per-job outcomes: what a fit produced (never used to group jobs).
 OUTCOME_COLUMNS = (
     "status", "coef_error", "intercept_error", "relative_error", "test_rmse", "test_mae",
@@ -82,16 +78,16 @@ NON_SETTING_COLUMNS = frozenset(OUTCOME_COLUMNS) | {
     "loss", "loss_params", "model_params", "n_train", "n_test", "n_features",
     "reference_method", "n_corrupted", "coef", "intercept", "coef_reference", "coef_true",
     "published", "known_outliers", "overrides", "convex", "redescending", "dataset_args", "outlier_args",
-    "loss_args", "bse", "weights",
+    "loss_args", "bse", "weights", "feature_names", "target_name", "train", "path_settings",
 }
 
 
 #: The per-job lists and dicts of the runs table (arguments, coefficients, weights): no claim rule reads them.
 LIST_COLUMNS = ("dataset_args", "outlier_args", "loss_args", "coef", "coef_reference", "coef_true", "bse",
-                "published", "known_outliers", "weights")
+                "published", "known_outliers", "weights", "feature_names", "train", "path_settings")
 #: What runs.csv does not carry: the packed settings strings (settings go one per column) and the lists
 #: (coefficients go to coefficients.csv).
-PACKED_COLUMNS = ("dataset_params", "outlier_params", "loss_params", "model_params", *LIST_COLUMNS)
+PACKED_COLUMNS = ("dataset_params", "outlier_params", "loss_params", "model_params", "target_name", *LIST_COLUMNS)
 
 
 def estimator_runs(runs: pd.DataFrame) -> pd.DataFrame:
@@ -297,19 +293,6 @@ def _as_float(v):
     return float(v)
 
 
-def _loss_flags(loss: str | None, params: dict, model: str | None) -> tuple:
-    """(convex, redescending) of the loss a job minimized, from the loss family's own flags."""
-    if model is not None and model != "gd":
-        return REFERENCE_CONVEX.get(model, False), False
-    if loss in LOSSES:
-        try:
-            obj = get_loss(loss, **(params or {}))
-        except (TypeError, ValueError):
-            obj = get_loss(loss)
-        return bool(obj.convex), bool(obj.redescending)
-    return False, False
-
-
 def _identity_row(rec: dict) -> dict:
     """The identifying settings of a metrics or failure record, flattened."""
     dataset = rec.get("dataset") or {}
@@ -345,6 +328,9 @@ def _identity_row(rec: dict) -> dict:
         "model_params": compact_params(mparams, drop=_REPLICATE_KEYS),
         "_model_params": {k: v for k, v in mparams.items() if k not in _REPLICATE_KEYS},
         "_loss_params": lparams,
+        # What the job wrote of its loss (robustreg.study.job.loss_entry).
+        "_loss_entry": {k: loss.get(k) for k in ("label", "convex", "redescending")},
+        "path_settings": model.get("path_settings") or [],
     }
     return row
 
@@ -398,6 +384,9 @@ def _metrics_row(rec: dict) -> dict:
         published=published,
         known_outliers=rec.get("known_outliers") or [],
         weights=rec.get("weights"),
+        feature_names=dataset.get("feature_names"),
+        target_name=dataset.get("target_name"),
+        train=rec.get("train"),
     )
     return row
 
@@ -414,21 +403,15 @@ def _failure_row(rec: dict) -> dict:
     return row
 
 
-def _loss_label(loss, loss_params, model, lparams) -> str:
-    """``"huber"`` for the default tuning constants, ``"huber (delta=2)"`` otherwise; reference solvers by model name."""
+def _loss_label(loss, model, lparams) -> str:
+    """A label for a record that does not carry one (written before records held it): the loss's name with
+    its constants (``"huber (delta=1)"``); reference solvers by model name."""
     if model is not None and model != "gd":
         return str(model)
     if loss is None:
         return "unknown"
-    if not loss_params:
+    if not lparams:
         return str(loss)
-    if loss in LOSSES:
-        try:
-            default = get_loss(loss).params()
-            if all(k in default and float(default[k]) == float(v) for k, v in lparams.items()):
-                return str(loss)
-        except (TypeError, ValueError):
-            pass
     shown = ", ".join(
         f"{k}={v:g}" if isinstance(v, float) else f"{k}={_fmt_value(v)}" for k, v in sorted(lparams.items())
     )
@@ -823,6 +806,7 @@ def _build_runs(rows: list) -> pd.DataFrame:
     rows = sorted(rows, key=lambda r: r["job_dir"])
     model_params = [r.pop("_model_params", None) or {} for r in rows]
     loss_params = [r.pop("_loss_params", None) or {} for r in rows]
+    entries = [r.pop("_loss_entry", None) or {} for r in rows]
     runs = pd.DataFrame.from_records(rows)
     for col in ("study", "dataset", "dataset_params", "outliers", "outlier_params", "loss", "loss_params",
                 "model", "model_params", "status", "error", "error_type", "overrides"):
@@ -832,16 +816,15 @@ def _build_runs(rows: list) -> pd.DataFrame:
         if col not in runs:
             runs[col] = math.nan
     labels, convex, redescending = [], [], []
-    for row, lp in zip(rows, loss_params):
+    for entry, row, lp in zip(entries, rows, loss_params):
         if row.get("status") == "missing":
             labels.append(None)
             convex.append(None)
             redescending.append(None)
             continue
-        labels.append(_loss_label(row.get("loss"), row.get("loss_params"), row.get("model"), lp))
-        c, r = _loss_flags(row.get("loss"), lp, row.get("model"))
-        convex.append(c)
-        redescending.append(r)
+        labels.append(entry.get("label") or _loss_label(row.get("loss"), row.get("model"), lp))
+        convex.append(entry.get("convex"))
+        redescending.append(entry.get("redescending"))
     runs["loss_label"] = labels
     runs["convex"] = pd.array(convex, dtype="boolean")
     runs["redescending"] = pd.array(redescending, dtype="boolean")

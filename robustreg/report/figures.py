@@ -48,14 +48,11 @@ from matplotlib.ticker import FuncFormatter, LogFormatter, NullLocator
 
 from ..study.record import atomic_write
 from .collect import done_runs, dynamics_runs, estimator_runs
-from .style import label_order
+from .style import label_order, loss_constants, overlap_note
 from .tables import clean_mask, label_varying, median_interval, setting_columns
 
-__all__ = ["FigureRecord", "Skipped", "draw_figures", "STEP_SETTINGS"]
+__all__ = ["FigureRecord", "Skipped", "draw_figures", "path_settings"]
 
-#: Optimizer settings that change the path, not the objective.
-STEP_SETTINGS = ("learning_rate", "eta0", "power_t", "momentum", "nesterov", "batch_size", "max_iter", "tol",
-                 "n_iter_no_change", "verbose", "record_history")
 #: Settings that only describe contamination; clean jobs match any of their values.
 CONTAMINATION_DETAILS = ("magnitude", "outlier_params")
 #: At most this many files per kind of figure (one per combination of other varying settings).
@@ -103,9 +100,15 @@ class _Out:
     styles: dict
     figures: list = field(default_factory=list)
     skipped: list = field(default_factory=list)
+    constants: dict = field(default_factory=dict)  # loss label -> (loss, constants): style.loss_constants
 
     def save(self, fig: Figure, stem: str, title: str, caption: str = "") -> None:
         _tidy_log_axes(fig)
+        # Lines that may hide one another (Huber and Smooth L1 at beta = delta ...) are named in the caption.
+        drawn = {text.split(": ")[0] for ax in fig.axes for text in ax.get_legend_handles_labels()[1]}
+        note = overlap_note([label for label in drawn if label in self.styles], self.constants)
+        if note:
+            caption = f"{caption} {note}".strip()
         fig_dir = self.out_dir / "figures"
         fig_dir.mkdir(parents=True, exist_ok=True)
         png, pdf = fig_dir / f"{stem}.png", fig_dir / f"{stem}.pdf"
@@ -330,9 +333,16 @@ def _error_vs_fraction(runs: pd.DataFrame, out: _Out) -> None:
 
 
 # ---------------------------------------------------------------- convergence
+def path_settings(runs: pd.DataFrame) -> set:
+    """The optimizer settings that change the path, not the objective, as the records name them."""
+    values = runs["path_settings"] if "path_settings" in runs else ()
+    return {s for v in values if isinstance(v, list) for s in v}
+
+
 def _objective_reference(runs: pd.DataFrame, histories: pd.DataFrame) -> pd.Series:
     """f* per job: the lowest objective among jobs with the same data, seed, loss and objective settings."""
-    keys = [c for c in setting_columns(runs) if c not in STEP_SETTINGS] + ["seed"]
+    path = path_settings(runs)
+    keys = [c for c in setting_columns(runs) if c not in path] + ["seed"]
     best = histories.groupby("job_dir", observed=True)["objective"].min()
     f = runs.set_index("job_dir")["train_objective"].astype(float)
     low = pd.concat([f, best.reindex(f.index)], axis=1).min(axis=1, skipna=True)
@@ -559,16 +569,31 @@ def _step_map(runs: pd.DataFrame, out: _Out) -> None:
 
 
 # ------------------------------------------------------------------ real data
-def load_recorded_dataset(rows: pd.DataFrame):
-    """The data set of the first of ``rows``, loaded with its recorded loader arguments (None if it cannot be)."""
-    from ..datasets import load_dataset
+@dataclass(frozen=True)
+class RecordedData:
+    """A classic data set as its jobs recorded it: the rows the fit saw, the documented outliers, the published fits."""
 
+    X: np.ndarray
+    y: np.ndarray
+    known_outliers: list
+    published: dict
+    feature_names: list
+    target_name: str
+
+
+def recorded_data(rows: pd.DataFrame) -> RecordedData | None:
+    """The data set of the first of ``rows`` as its record holds it (None for a record without its rows)."""
     first = rows.iloc[0]
-    args = first["dataset_args"] if "dataset_args" in rows and isinstance(first["dataset_args"], dict) else {}
-    try:
-        return load_dataset(first["dataset"], **args)
-    except (ValueError, OSError, TypeError):
+    train = first["train"] if "train" in rows else None
+    if not isinstance(train, dict) or train.get("X") is None:
         return None
+    X, y = np.asarray(train["X"], dtype=float), np.asarray(train["y"], dtype=float)
+    names = first["feature_names"] if isinstance(first.get("feature_names"), list) else [
+        f"x{j}" for j in range(X.shape[1])]
+    published = first["published"] if isinstance(first.get("published"), dict) else {}
+    return RecordedData(X, y, list(first.get("known_outliers") or []),
+                        {k: np.asarray(v, dtype=float) for k, v in published.items()}, names,
+                        str(first.get("target_name") or "y"))
 
 
 def _line_text(b: float, w: float) -> str:
@@ -586,14 +611,14 @@ def _real_data(runs: pd.DataFrame, out: _Out) -> None:
         return
     for dname in sets:
         rows = clean[clean["dataset"] == dname]
-        ds = load_recorded_dataset(rows)
+        ds = recorded_data(rows)
         if ds is None:
-            out.skip(f"{name}-{dname}", f"{dname} cannot be loaded with its recorded parameters")
+            out.skip(f"{name}-{dname}", f"the records of {dname} do not hold the rows the fit saw")
             continue
         fig = Figure(figsize=(6.4, 5.2), layout="constrained")
         ax = fig.subplots()
-        x = ds.X_train[:, 0]
-        y = ds.y_train
+        x = ds.X[:, 0]
+        y = ds.y
         bad = np.zeros(len(y), dtype=bool)
         bad[ds.known_outliers] = True
         ax.scatter(x[~bad], y[~bad], s=18, color="#555555", label="data", zorder=3)
@@ -697,7 +722,7 @@ def draw_figures(runs: pd.DataFrame, histories: pd.DataFrame, out_dir, styles: d
     -------
     (list of FigureRecord, list of Skipped)
     """
-    out = _Out(Path(out_dir), styles)
+    out = _Out(Path(out_dir), styles, constants=loss_constants(runs))
     fig_dir = Path(out_dir) / "figures"
     if fig_dir.is_dir():
         # Figures of an earlier report of this folder must not linger beside the new ones.
@@ -707,7 +732,7 @@ def draw_figures(runs: pd.DataFrame, histories: pd.DataFrame, out_dir, styles: d
     if runs.empty:
         out.skip("all figures", "no job finished")
         return out.figures, out.skipped
-    _SHARED["data"] = (runs, histories, Path(out_dir), styles)
+    _SHARED["data"] = (runs, histories, Path(out_dir), styles, out.constants)
     try:
         n_workers = min(len(_KINDS), n_jobs or os.cpu_count() or 1)
         if n_workers > 1 and "fork" in multiprocessing.get_all_start_methods():
@@ -730,8 +755,8 @@ _SHARED: dict = {}
 
 
 def _draw_kind(k: int):
-    runs, histories, out_dir, styles = _SHARED["data"]
-    out = _Out(out_dir, styles)
+    runs, histories, out_dir, styles, constants = _SHARED["data"]
+    out = _Out(out_dir, styles, constants=constants)
     fn, needs_histories = _KINDS[k]
     if needs_histories:
         fn(runs, histories, out)

@@ -17,7 +17,6 @@ try:  # POSIX: reports written side by side serialize their index updates
 except ImportError:  # pragma: no cover - no folder locks elsewhere
     fcntl = None
 
-from ..losses import LOSSES
 from ..study.record import atomic_write, file_digest
 
 from .codebook import codebook_markdown, csv_columns
@@ -205,8 +204,6 @@ def _paired_pivots(paired: pd.DataFrame) -> str:
 
 def _coefficient_tables(runs: pd.DataFrame) -> str:
     """Median fitted coefficients per loss on each uncontaminated real data set (one-feature sets are drawn)."""
-    from .figures import load_recorded_dataset
-
     done = estimator_runs(runs)
     clean = done[clean_mask(done) & (done["dataset"] != "synthetic")]
     parts = []
@@ -215,9 +212,10 @@ def _coefficient_tables(runs: pd.DataFrame) -> str:
         if (rows["n_features"] == 1).all():
             continue  # drawn as a figure
         d = int(rows["n_features"].dropna().iloc[0]) if rows["n_features"].notna().any() else 0
-        ds = load_recorded_dataset(rows)
-        names = list(ds.feature_names) if ds is not None else [f"w{i + 1}" for i in range(d)]
-        published = ds.published if ds is not None else {}
+        first = rows.iloc[0]
+        recorded = first.get("feature_names")
+        names = list(recorded) if isinstance(recorded, list) and len(recorded) == d else [f"w{i + 1}" for i in range(d)]
+        published = {k: np.asarray(v, dtype=float) for k, v in (first.get("published") or {}).items()}
         table = []
         for label, part in rows.groupby("loss_label", sort=True):
             coefs = np.array([c for c in part["coef"] if c is not None and len(c) == d], dtype=float)
@@ -331,9 +329,8 @@ def render_report(*, study: str, counts: dict, runs: pd.DataFrame, summary: pd.D
     for v in verdicts:
         lines.append(f"- **{v.claim}**: " + v.rule.replace("\n", " "))
     lines += ["", "</details>", ""]
-    redescending = sorted(
-        {str(v) for v in runs.get("loss", pd.Series(dtype=object)).dropna() if v in LOSSES and LOSSES[v].redescending}
-    )
+    flagged = runs["redescending"].fillna(False).astype(bool) if "redescending" in runs else pd.Series(False, index=runs.index)
+    redescending = sorted({str(v) for v in runs.loc[flagged, "loss"].dropna()}) if "loss" in runs else []
     if redescending:
         lines += [f"Redescending losses in this study ({', '.join(redescending)}) are non-convex: their fit depends "
                   "on where gradient descent starts. They need a high-breakdown start (`model.init=lts` or `s`) and "

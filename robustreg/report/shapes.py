@@ -37,7 +37,6 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..losses import LOSSES, get_loss
-from .collect import _loss_label
 from .figures import FigureRecord, _legend, _marker_spacing, _Out
 from .style import label_order, style_map
 
@@ -65,7 +64,7 @@ _IDENTITIES = {
 
 def default_losses() -> dict:
     """Loss label -> the registered loss at its default constants, in legend order."""
-    built = {_loss_label(name, None, "gd", {}): get_loss(name) for name in LOSSES}
+    built = {name: get_loss(name) for name in LOSSES}  # at its default constants a loss is labelled by its name
     return {label: built[label] for label in label_order(built)}
 
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["OKABE_ITO", "PALETTE", "SOLVER_LOSS", "STYLES", "label_order", "loss_style", "overlap_note", "style_map"]
+__all__ = ["OKABE_ITO", "PALETTE", "SOLVER_LOSS", "STYLES", "label_order", "loss_constants", "loss_style",
+           "overlap_note", "style_map"]
 
 #: Okabe & Ito (2008), "Color universal design".
 OKABE_ITO = {
@@ -127,14 +128,24 @@ SOLVER_LOSS = {
 }
 
 
-def _constants(label: str):
-    """``(loss name, tuning constants)`` of a loss label (``"huber (delta=2)"``); the defaults where none is shown."""
-    from ..losses import LOSSES, get_loss
+def loss_constants(runs) -> dict:
+    """Loss label -> ``(loss name, its constants)``, as the records of ``runs`` hold them (gradient-descent jobs)."""
+    out = {}
+    if not {"loss_label", "loss", "loss_args"} <= set(runs.columns):
+        return out
+    gd = runs[runs["model"] == "gd"] if "model" in runs else runs
+    for label, name, args in zip(gd["loss_label"], gd["loss"], gd["loss_args"]):
+        if isinstance(label, str) and label not in out and isinstance(args, dict):
+            out[label] = (str(name), dict(args))
+    return out
 
+
+def _constants(label: str, constants: dict):
+    """``(loss name, tuning constants)`` of a loss label: from the records (``constants``), else those the label shows."""
+    if label in constants:
+        return constants[label]
     name, _, rest = str(label).partition(" (")
-    if name not in LOSSES:
-        return name, {}
-    params = dict(get_loss(name).params())
+    params = {}
     for part in rest.rstrip(")").split(","):
         key, eq, value = part.strip().partition("=")
         if eq:
@@ -149,9 +160,9 @@ def _g(x: float) -> str:
     return f"{x:g}"
 
 
-def _same_minimizer(a: str, b: str) -> str | None:
+def _same_minimizer(a: str, b: str, constants: dict) -> str | None:
     """The sentence on two loss labels whose losses are multiples of one another (hence one fit), or None."""
-    (na, pa), (nb, pb) = _constants(a), _constants(b)
+    (na, pa), (nb, pb) = _constants(a, constants), _constants(b, constants)
     if pa is None or pb is None:
         return None
     pairs = {("smooth_l1", "huber"): ("beta", "delta", "Huber with delta = d is d times Smooth L1 with beta = d",
@@ -175,8 +186,11 @@ def _same_minimizer(a: str, b: str) -> str | None:
             "paths), and where their lines overlap, the one drawn last hides the other.")
 
 
-def overlap_note(labels) -> str | None:
+def overlap_note(labels, constants=None) -> str | None:
     """A note for a figure's caption on the lines of ``labels`` that may hide one another, or None.
+
+    ``constants`` maps a label to its loss and tuning constants as the records hold them
+    (:func:`loss_constants`); a label not in it has the constants it shows.
 
     * Smooth L1 and Huber: :math:`\\mathrm{Huber}_\\delta = \\delta \\cdot \\mathrm{SmoothL1}_{\\beta=\\delta}`
       (:mod:`robustreg.losses`), so a ``smooth_l1`` and a ``huber`` label with ``beta = delta`` have the
@@ -198,7 +212,7 @@ def overlap_note(labels) -> str | None:
     for i, a in enumerate(present):
         for b in present[i + 1:]:
             for x, y in ((a, b), (b, a)):
-                text = _same_minimizer(x, y)
+                text = _same_minimizer(x, y, constants or {})
                 if text:
                     notes.append(text)
     bases = {}

@@ -81,13 +81,8 @@ def _identity(spec: JobConf, job_dir: str, digest: str) -> dict:
     o = spec.outliers
     outlier_params = {k: v for k, v in vars(o).items() if k not in ("kind", "fraction", "magnitude", "seed")}
     model = spec.model
-    if isinstance(model, GDConf):
-        model_params = model.estimator_params()
-        loss = {"name": spec.loss.name, "params": {k: v for k, v in vars(spec.loss).items() if k != "name"}}
-    else:
-        model_params = dict(model.params)
-        # A reference solver minimizes its own objective: the loss group does not apply.
-        loss = {"name": model.name, "params": {}}
+    model_params = model.estimator_params() if isinstance(model, GDConf) else dict(model.params)
+    loss = loss_entry(spec)
     return {
         "schema_version": SCHEMA_VERSION,
         "study": spec.name,
@@ -105,8 +100,48 @@ def _identity(spec: JobConf, job_dir: str, digest: str) -> dict:
             "params": outlier_params,
         },
         "loss": loss,
-        "model": {"name": model.name, "params": model_params},
+        "model": {"name": model.name, "params": model_params,
+                  "path_settings": list(GDConf.PATH_SETTINGS) if isinstance(model, GDConf) else []},
     }
+
+
+def _value_text(v) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return "none" if v is None else str(v)
+
+
+def loss_entry(spec: JobConf) -> dict:
+    """The record's ``loss``: what the fit minimized, its constants, its label and its flags.
+
+    The label is the loss's name at its default constants (``huber``), else the
+    name with the constants (``huber (delta=1.345)``); a reference solver
+    minimizes its own objective (the loss group does not apply) and goes by
+    its name.  ``convex`` and ``redescending`` are the loss's own flags (a
+    reference solver is convex when it minimizes a convex loss exactly).
+    """
+    model = spec.model
+    if not isinstance(model, GDConf):
+        from .solvers import REFERENCE_SOLVERS
+
+        solver = REFERENCE_SOLVERS.get(model.name)
+        return {"name": model.name, "params": {}, "label": model.name,
+                "convex": bool(solver is not None and solver.convex), "redescending": False}
+    return describe_loss(spec.loss.name, {k: v for k, v in vars(spec.loss).items() if k != "name"})
+
+
+def describe_loss(name: str, params: dict) -> dict:
+    """:func:`loss_entry` of the loss ``name`` with the constants ``params`` (a gradient-descent job)."""
+    try:
+        loss, default = get_loss(name, **params), get_loss(name).params()
+        at_default = all(k in default and float(default[k]) == float(v) for k, v in params.items())
+        flags = {"convex": bool(loss.convex), "redescending": bool(loss.redescending)}
+    except (TypeError, ValueError):  # the fit says why; the record still names the job
+        at_default, flags = not params, {"convex": None, "redescending": None}
+    label = name if at_default else f"{name} ({', '.join(f'{k}={_value_text(v)}' for k, v in sorted(params.items()))})"
+    return {"name": name, "params": dict(params), "label": label, **flags}
 
 
 # ------------------------------------------------------------------------ fit
@@ -264,6 +299,8 @@ def _fit_and_measure(spec: JobConf):
         "max_grad_norm": float(np.nanmax(grad)) if grad is not None else None,
         "final_grad_norm": float(grad[-1]) if grad is not None else None,
         "published": {k: np.asarray(v) for k, v in (ds.published or {}).items()},
+        # The rows the fit saw, for the classic data sets (small, with published fits): the report draws them.
+        "train": {"X": X, "y": y} if ds.published else None,
         "known_outliers": ds.known_outliers,
         # Which rows the fit trusts (GDRegressor.weights_), kept for the data sets with documented outliers.
         "weights": (np.asarray(estimator.weights_, dtype=float)
@@ -273,7 +310,8 @@ def _fit_and_measure(spec: JobConf):
     }
     data = {
         "dataset": {"n_train": ds.n_train, "n_test": ds.n_test, "n_features": ds.n_features,
-                    "reference_method": ds.reference_method},
+                    "reference_method": ds.reference_method, "feature_names": list(ds.feature_names),
+                    "target_name": ds.target_name},
         "outliers": {"n_corrupted": int(mask.sum()), "corrupted_rows": np.flatnonzero(mask)},
     }
     return outcomes, history, data

@@ -100,12 +100,15 @@ class ReferenceSolver:
         Constructor arguments that define the solver and cannot be overridden.
     seeded : bool
         ``random_state`` is the job seed.
+    convex : bool
+        The solver minimizes a convex loss exactly (its estimate is that loss's estimator).
     """
 
     estimator: type[BaseEstimator]
     defaults: dict = field(default_factory=dict)
     fixed: dict = field(default_factory=dict)
     seeded: bool = False
+    convex: bool = False
 
     def allowed_params(self) -> list[str]:
         """Names a job's ``params`` may set: the constructor's, less the fixed and the seed."""
@@ -116,12 +119,13 @@ class ReferenceSolver:
 
 #: Registry of reference-solver names; :func:`make_reference_solver` builds and validates from it.
 REFERENCE_SOLVERS: dict[str, ReferenceSolver] = {
-    "sklearn_ols": ReferenceSolver(LinearRegression),
+    "sklearn_ols": ReferenceSolver(LinearRegression, convex=True),
     # sklearn's default alpha=1e-4 adds a ridge penalty and max_iter=100 can
     # stop L-BFGS early on contaminated data: the plain Huber M-estimate needs neither.
-    "sklearn_huber": ReferenceSolver(HuberRegressor, defaults={"epsilon": 1.35, "alpha": 0.0, "max_iter": 1000}),
+    "sklearn_huber": ReferenceSolver(HuberRegressor, defaults={"epsilon": 1.35, "alpha": 0.0, "max_iter": 1000},
+                                     convex=True),
     "sklearn_lad": ReferenceSolver(
-        QuantileRegressor, defaults={"alpha": 0.0, "solver": "highs"}, fixed={"quantile": 0.5}
+        QuantileRegressor, defaults={"alpha": 0.0, "solver": "highs"}, fixed={"quantile": 0.5}, convex=True
     ),
     "sklearn_ransac": ReferenceSolver(RANSACLinearRegressor, seeded=True),
     "sklearn_theilsen": ReferenceSolver(TheilSenRegressor, seeded=True),

@@ -268,6 +268,10 @@ class GDConf:
                 msg = str(exc).split(" must be ", 1)[-1].rsplit(". Got", 1)[0]
                 _fail(f"model.{key}", value, msg)
 
+    #: The settings that change gradient descent's path, not the objective it minimizes (written in each record).
+    PATH_SETTINGS = ("learning_rate", "eta0", "power_t", "momentum", "nesterov", "batch_size", "max_iter", "tol",
+                     "n_iter_no_change", "verbose", "record_history")
+
     def estimator_params(self) -> dict:
         params = {k: v for k, v in vars(self).items() if k != "name"}
         if isinstance(params["init"], (list, tuple)):
