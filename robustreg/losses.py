@@ -30,6 +30,8 @@ from numbers import Real
 
 import numpy as np
 
+from ._checks import check_real
+
 __all__ = [
     "LOSSES",
     "BarronLoss",
@@ -89,19 +91,8 @@ def get_loss(loss, **params) -> "Loss":
 
 
 def _check_param(name: str, value, *, low: float, low_inclusive: bool, high: float = math.inf):
-    """Validate a real tuning constant; the error names parameter, value and range."""
-    ok_type = isinstance(value, Real) and not isinstance(value, bool)
-    if ok_type:
-        value = float(value)
-        above = value >= low if low_inclusive else value > low
-        ok = above and value < high and math.isfinite(value)
-    else:
-        ok = False
-    if not ok:
-        bracket = "[" if low_inclusive else "("
-        upper = "inf)" if high == math.inf else f"{high:g})"
-        raise ValueError(f"{name}={value!r} is invalid; allowed: a finite real number in {bracket}{low:g}, {upper}")
-    return value
+    """Validate a real tuning constant (:func:`robustreg._checks.check_real`); the error names parameter, value and range."""
+    return check_real(name, value, low=low, high=high, low_inclusive=low_inclusive)
 
 
 def _own(loss, method):

@@ -41,10 +41,10 @@ import math
 
 import numpy as np
 
-from robustreg.datasets._base import least_squares
-from robustreg.datasets._checks import check_choice, check_int, check_real, magnitude_limit, max_magnitude
+from ._checks import check_choice, check_int, check_real, magnitude_limit, max_magnitude
+from .datasets import least_squares
 
-__all__ = ["OUTLIER_KINDS", "SIDES", "TAILS", "inject"]
+__all__ = ["OUTLIER_KINDS", "SIDES", "TAILS", "check_params", "inject"]
 
 #: Contamination models understood by :func:`inject`.
 OUTLIER_KINDS = ("none", "vertical", "leverage", "mixed", "heavy_tail")
@@ -52,6 +52,24 @@ OUTLIER_KINDS = ("none", "vertical", "leverage", "mixed", "heavy_tail")
 SIDES = ("symmetric", "one_sided")
 #: Heavy-tailed replacement noise of ``kind="heavy_tail"``.
 TAILS = ("cauchy", "student_t")
+
+
+def check_params(kind, fraction, magnitude=10.0, seed=0, *, side="symmetric", tail="cauchy", df=1.0,
+                 leverage_share=0.5) -> dict:
+    """The contamination settings of :func:`inject` after its own checks, without any data: a dict of them.
+
+    Raises the one-line ``ValueError`` that :func:`inject` would raise for them.
+    """
+    return {
+        "kind": check_choice("kind", kind, OUTLIER_KINDS),
+        "fraction": check_real("fraction", fraction, low=0.0, high=0.5),
+        "magnitude": check_real("magnitude", magnitude, low=0.0, low_inclusive=False),
+        "seed": check_int("seed", seed, low=0),
+        "side": check_choice("side", side, SIDES),
+        "tail": check_choice("tail", tail, TAILS),
+        "df": check_real("df", df, low=0.0, low_inclusive=False),
+        "leverage_share": check_real("leverage_share", leverage_share, low=0.0, high=1.0, high_inclusive=True),
+    }
 
 
 def inject(
@@ -170,18 +188,13 @@ def inject(
     X = _as_matrix(X)
     n, d = X.shape
     y = _as_vector("y", y, n)
-    kind = check_choice("kind", kind, OUTLIER_KINDS)
-    fraction = check_real("fraction", fraction, low=0.0, high=0.5)
-    magnitude = check_real("magnitude", magnitude, low=0.0, low_inclusive=False)
-    seed = check_int("seed", seed, low=0)
-    side = check_choice("side", side, SIDES)
+    p = check_params(kind, fraction, magnitude, seed, side=side, tail=tail, df=df, leverage_share=leverage_share)
+    kind, fraction, magnitude, seed = p["kind"], p["fraction"], p["magnitude"], p["seed"]
+    side, tail, df, leverage_share = p["side"], p["tail"], p["df"], p["leverage_share"]
     if noise_scale is not None:
         noise_scale = check_real("noise_scale", noise_scale, low=0.0, low_inclusive=False)
     if y_signal is not None:
         y_signal = _as_vector("y_signal", y_signal, n)
-    tail = check_choice("tail", tail, TAILS)
-    df = check_real("df", df, low=0.0, low_inclusive=False)
-    leverage_share = check_real("leverage_share", leverage_share, low=0.0, high=1.0, high_inclusive=True)
 
     X_c = X.copy()
     y_c = y.copy()

@@ -31,6 +31,7 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import optimize, sparse, stats
 
+from ._checks import check_int, check_real
 from .losses import TukeyBiweightLoss
 
 __all__ = [
@@ -77,9 +78,7 @@ def _check_Xy(X, y) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _check_int(name: str, value, low: int) -> int:
-    if not isinstance(value, Integral) or isinstance(value, bool) or value < low:
-        raise ValueError(f"{name}={value!r} is invalid; allowed: an integer >= {low}")
-    return int(value)
+    return check_int(name, value, low=low)
 
 
 def _check_residuals(r) -> np.ndarray:
@@ -321,14 +320,7 @@ def _mscale_finish(a, c, b, m, tol, s):
 
 def _check_real(name: str, value, low: float, high: float) -> float:
     """A real number in the open interval (low, high)."""
-    ok = isinstance(value, Real) and not isinstance(value, bool)
-    if ok:
-        value = float(value)
-        ok = low < value < high and math.isfinite(value)
-    if not ok:
-        upper = "inf" if high == math.inf else f"{high:g}"
-        raise ValueError(f"{name}={value!r} is invalid; allowed: a finite real number in ({low:g}, {upper})")
-    return value
+    return check_real(name, value, low=low, high=high, low_inclusive=False)
 
 
 # ---------------------------------------------------------------------------

@@ -106,7 +106,7 @@ CASES = [
     (["dataset.condition_number=10"], "dataset.condition_number=10.0 is invalid with dataset.design='gaussian'"),
     (["dataset.seed=-1"], "dataset.seed=-1 is invalid"),
     # -- real data sets
-    (["dataset=diabetes", "dataset.test_size=1"], "dataset.test_size=1.0 is invalid; allowed: a number in [0, 1)"),
+    (["dataset=diabetes", "dataset.test_size=1"], "dataset.test_size=1.0 is invalid; allowed: a finite real number in [0, 1)"),
     (["dataset=stackloss", "dataset.name=iris"], "dataset.name='iris' is invalid; allowed: stackloss"),
     # -- CSV files
     (csv("missing.csv"), "missing.csv: file not found"),
@@ -124,12 +124,12 @@ CASES = [
     (csv("ok.csv", "dataset.delimiter=ab"), "dataset.delimiter='ab' is invalid; allowed: a one-character string"),
     (csv("ok.csv", "dataset.test_size=0.9"), "ok.csv: the training part has 0 rows (test_size=0.9)"),
     # -- outliers
-    (["outliers.fraction=0.5"], "outliers.fraction=0.5 is invalid; allowed: a number in [0, 0.5)"),
+    (["outliers.fraction=0.5"], "outliers.fraction=0.5 is invalid; allowed: a finite real number in [0, 0.5)"),
     (["outliers.magnitude=0"], "outliers.magnitude=0.0 is invalid"),
     (["outliers=leverage", "outliers.magnitude=1e300"], "outliers.magnitude=1e+300 is invalid: the outliers would"),
     (["outliers=vertical", "outliers.magnitude=1e200"], "outliers.magnitude=1e+200 is invalid: the outliers would"),
     (["outliers.kind=foo"], "outliers.kind='foo' is invalid"),
-    (["outliers.side=up"], "outliers.side='up' is invalid; allowed: symmetric, one_sided"),
+    (["outliers.side=up"], "outliers.side='up' is invalid; allowed: 'symmetric', 'one_sided'"),
     (["outliers=heavy_tail", "outliers.tail=normal"], "outliers.tail='normal' is invalid"),
     (["outliers.df=0"], "outliers.df=0.0 is invalid"),
     (["outliers=mixed", "outliers.leverage_share=1.5"], "outliers.leverage_share=1.5 is invalid"),

@@ -243,7 +243,7 @@ def test_a_scancelled_job_fails_alone_with_its_reason_and_a_rerun_does_it(slurm,
     for seed in (0, 1):
         bad = json.loads((sweep / "dataset.n_train=60" / "outliers.fraction=0.7" / f"seed={seed}" /
                           "failure.json").read_text())
-        assert bad["error"] == "outliers.fraction=0.7 is invalid; allowed: a number in [0, 0.5)", bad
+        assert bad["error"] == "outliers.fraction=0.7 is invalid; allowed: a finite real number in [0, 0.5)", bad
     jobs = sweep / "dataset.n_train=60" / "outliers.fraction=0.1"
     failure = json.loads((jobs / "seed=1" / "failure.json").read_text())
     assert failure["status"] == "failed" and failure["error_type"] == "SlurmJobError"

@@ -29,7 +29,7 @@ from __future__ import annotations
 import inspect
 from typing import Callable
 
-from ._base import Dataset, DataError, least_squares
+from ._base import Dataset, DataError, check_split, least_squares
 from ._real import csv, diabetes, hbk, stackloss, stars_cyg, telef
 from ._synthetic import DESIGNS, NOISES, synthetic, synthetic_params
 
@@ -39,6 +39,7 @@ __all__ = [
     "NOISES",
     "DataError",
     "Dataset",
+    "check_split",
     "csv",
     "diabetes",
     "hbk",

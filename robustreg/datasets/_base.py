@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._checks import check_int, check_real
+from .._checks import check_int, check_real
 
 
 class DataError(ValueError):

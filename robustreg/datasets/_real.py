@@ -239,7 +239,7 @@ def csv(path, target, features=None, delimiter=",", test_size=0.25, seed=0) -> D
         non-finite value (with its column and 1-based data row, the header
         not counted), fewer rows than ``n_features + 2`` (in the file or in
         the training part), a value too large for a fit (see
-        :func:`~robustreg.datasets._checks.magnitude_limit`), a constant
+        :func:`~robustreg._checks.magnitude_limit`), a constant
         feature or target, or linearly dependent features.
     """
     if not isinstance(path, (str, os.PathLike)):

@@ -8,7 +8,7 @@ import numpy as np
 from scipy import linalg, stats
 
 from ._base import Dataset
-from ._checks import check_choice, check_int, check_real, magnitude_limit, max_magnitude
+from .._checks import check_choice, check_int, check_real, magnitude_limit, max_magnitude
 
 DESIGNS = ("gaussian", "correlated", "uniform")
 NOISES = ("gaussian", "laplace", "student_t")

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ._base import DataError
-from ._checks import magnitude_limit
+from .._checks import magnitude_limit
 
 _NON_FINITE_WORDS = {"nan", "+nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 

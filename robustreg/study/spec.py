@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import math
 import os
 import re
 from dataclasses import dataclass, field, make_dataclass
@@ -27,7 +26,8 @@ from sklearn.utils._param_validation import InvalidParameterError, validate_para
 
 from ..datasets._real import CLASSIC_NAMES
 from ..losses import LOSSES
-from ..outliers import OUTLIER_KINDS
+from ..datasets import check_split
+from ..outliers import check_params as check_outlier_params
 from .errors import ConfigError
 from .record import check_study_name
 
@@ -52,13 +52,12 @@ def _fail(key, value, allowed):
     raise ConfigError(f"{key}={value!r} is invalid; allowed: {allowed}")
 
 
-def _check_real(key, value, low=-math.inf, high=math.inf, low_closed=True, high_closed=False):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    ok = ok and (value >= low if low_closed else value > low) and (value <= high if high_closed else value < high)
-    if not ok:
-        lb = "[" if low_closed else "("
-        rb = "]" if high_closed else ")"
-        _fail(key, value, f"a number in {lb}{low:g}, {high:g}{rb}")
+def _loader_check(prefix: str, check, **params) -> None:
+    """Run a library stage's own parameter check; its one-line error names each parameter as its config key."""
+    try:
+        check(**params)
+    except ValueError as exc:
+        raise ConfigError(config_keys(prefix, str(exc).splitlines()[0], params)) from None
 
 
 def _check_seed(key, value):
@@ -117,16 +116,8 @@ class SyntheticConf:
     def __post_init__(self):
         from ..datasets import synthetic_params
 
-        _check_seed("dataset.seed", self.seed)
-        for key in ("n_train", "n_test", "n_features"):
-            if not isinstance(getattr(self, key), int) or getattr(self, key) < (0 if key == "n_test" else 1):
-                _fail(f"dataset.{key}", getattr(self, key), "a positive integer" if key != "n_test" else "an integer >= 0")
-        # Every other range is the loader's: its own checks, without drawing any data.
-        params = dataset_params(self)
-        try:
-            synthetic_params(**params)
-        except ValueError as exc:
-            raise ConfigError(config_keys("dataset.", str(exc), params)) from None
+        # Every range is the loader's: its own checks, without drawing any data.
+        _loader_check("dataset.", synthetic_params, **dataset_params(self))
 
 
 @dataclass
@@ -137,8 +128,7 @@ class DiabetesConf:
     seed: int = 0
 
     def __post_init__(self):
-        _check_seed("dataset.seed", self.seed)
-        _check_real("dataset.test_size", self.test_size, 0.0, 1.0)
+        _loader_check("dataset.", check_split, test_size=self.test_size, seed=self.seed)
 
 
 @dataclass
@@ -165,8 +155,7 @@ class CsvConf:
     seed: int = 0
 
     def __post_init__(self):
-        _check_seed("dataset.seed", self.seed)
-        _check_real("dataset.test_size", self.test_size, 0.0, 1.0)
+        _loader_check("dataset.", check_split, test_size=self.test_size, seed=self.seed)
 
 
 # -------------------------------------------------------------------- outliers
@@ -184,20 +173,11 @@ class OutliersConf:
     seed: int = 0
 
     def __post_init__(self):
-        if self.kind not in OUTLIER_KINDS:
-            _fail("outliers.kind", self.kind, ", ".join(OUTLIER_KINDS))
         if self.kind == "none":
             # No contamination is contamination at level 0, whatever a sweep set.
             self.fraction = 0.0
-        _check_real("outliers.fraction", self.fraction, 0.0, 0.5)
-        _check_real("outliers.magnitude", self.magnitude, 0.0, low_closed=False)
-        if self.side not in ("symmetric", "one_sided"):
-            _fail("outliers.side", self.side, "symmetric, one_sided")
-        if self.tail not in ("cauchy", "student_t"):
-            _fail("outliers.tail", self.tail, "cauchy, student_t")
-        _check_real("outliers.df", self.df, 0.0, low_closed=False)
-        _check_real("outliers.leverage_share", self.leverage_share, 0.0, 1.0, high_closed=True)
-        _check_seed("outliers.seed", self.seed)
+        # The contamination model's own checks (robustreg.outliers.check_params), named as config keys.
+        _loader_check("outliers.", check_outlier_params, **vars(self))
 
 
 # ------------------------------------------------------------------------ loss
@@ -294,11 +274,11 @@ class GDConf:
         An explicit ``init`` (its length, and robust starts without an
         intercept) by the estimator's own start; with ``dtype="float32"``,
         that the data stay within the range of a float32 pass
-        (:func:`robustreg.datasets._checks.magnitude_limit`).
+        (:func:`robustreg._checks.magnitude_limit`).
         """
         import numpy as np
 
-        from ..datasets._checks import magnitude_limit, max_magnitude
+        from .._checks import magnitude_limit, max_magnitude
         from ..estimator import GDRegressor
 
         X = np.asarray(X, dtype=np.float64)

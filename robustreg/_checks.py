@@ -1,8 +1,9 @@
-"""Parameter checks shared by the data loaders and the contamination models.
+"""The parameter checks of the library, written once: losses, data loaders, contamination models, robust starts.
 
 Each check raises :class:`ValueError` with one line that names the
-parameter, the value it got and what is allowed, in the same form as the
-tuning-constant checks of :mod:`robustreg.losses`.
+parameter, the value it got and what is allowed.  The study layer's config
+schemas call the stage that owns each value (a loss, a loader, the
+contamination model), never a copy of its ranges.
 """
 
 from __future__ import annotations
