@@ -30,10 +30,11 @@ import inspect
 from typing import Callable
 
 from ._base import Dataset, DataError, check_split, least_squares
-from ._real import csv, diabetes, hbk, stackloss, stars_cyg, telef
+from ._real import CLASSIC_NAMES, csv, diabetes, hbk, stackloss, stars_cyg, telef
 from ._synthetic import DESIGNS, NOISES, synthetic, synthetic_params
 
 __all__ = [
+    "CLASSIC_NAMES",
     "DATASETS",
     "DESIGNS",
     "NOISES",

@@ -24,9 +24,8 @@ from typing import Any, List, Optional
 from omegaconf import DictConfig, OmegaConf
 from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
 
-from ..datasets._real import CLASSIC_NAMES
 from ..losses import LOSSES
-from ..datasets import check_split
+from ..datasets import CLASSIC_NAMES, check_split
 from ..outliers import check_params as check_outlier_params
 from .errors import ConfigError
 from .record import check_study_name
