@@ -20,6 +20,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from robustreg.losses import registered_losses
 from robustreg.report import ReportError
 from robustreg.report.findings import make_findings
 
@@ -41,7 +42,8 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     try:
-        done = make_findings(args.sweeps, args.out, figures=not args.no_figures, reports=args.report)
+        done = make_findings(args.sweeps, args.out, figures=not args.no_figures, reports=args.report,
+                             losses=registered_losses())
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -46,6 +46,7 @@ __all__ = [
     "TukeyBiweightLoss",
     "WelschLoss",
     "get_loss",
+    "registered_losses",
     "register_loss",
 ]
 
@@ -88,6 +89,11 @@ def get_loss(loss, **params) -> "Loss":
     if not isinstance(loss, str) or loss not in LOSSES:
         raise ValueError(f"unknown loss {loss!r}; allowed: {', '.join(sorted(LOSSES))}")
     return LOSSES[loss](**params)
+
+
+def registered_losses() -> dict:
+    """Every registered loss at its default constants, keyed by its registry name."""
+    return {name: cls() for name, cls in LOSSES.items()}
 
 
 def _check_param(name: str, value, *, low: float, low_inclusive: bool, high: float = math.inf):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robustreg.losses import LOSSES, get_loss
+from robustreg.losses import LOSSES, get_loss, registered_losses
 from robustreg.report.shapes import NAME, coinciding_losses, draw_loss_shapes, loss_shapes_figure
 from robustreg.report.style import style_map
 
@@ -15,7 +15,7 @@ PDF_MAGIC = b"%PDF-"
 
 @pytest.fixture(scope="module")
 def fig():
-    return loss_shapes_figure()
+    return loss_shapes_figure(registered_losses())
 
 
 def _lines(ax):
@@ -79,15 +79,15 @@ def test_clipping_and_coincidences_are_said(fig):
     assert "l2 (reaches 12)" in psi_ax.get_title()
     # At the defaults (beta = 1, delta = 1) Smooth L1 and Huber coincide exactly, as do pseudo-Huber and Barron.
     assert get_loss("huber").delta == get_loss("smooth_l1").beta == 1.0
-    assert coinciding_losses() == [["smooth_l1", "huber"], ["pseudo_huber", "barron"]]
+    assert coinciding_losses(registered_losses()) == [["smooth_l1", "huber"], ["pseudo_huber", "barron"]]
     title = fig.get_suptitle()
     assert "smooth_l1 (beta = 1) and huber (delta = 1) coincide exactly" in title
     assert "pseudo_huber (delta = 1) and barron (alpha = 1, c = 1) coincide exactly" in title
 
 
 def test_files_are_written_and_byte_identical_across_runs(tmp_path):
-    first = draw_loss_shapes(tmp_path / "a")
-    second = draw_loss_shapes(tmp_path / "b")
+    first = draw_loss_shapes(tmp_path / "a", registered_losses())
+    second = draw_loss_shapes(tmp_path / "b", registered_losses())
     assert first.name == NAME
     assert [p.name for p in first.files] == [f"{NAME}.png", f"{NAME}.pdf"]
     assert all(p.parent == tmp_path / "a" / "figures" for p in first.files)

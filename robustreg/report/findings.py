@@ -245,12 +245,13 @@ class FindingsRun:
     damaged: list  # record files that could not be read (their jobs are left out)
 
 
-def make_findings(sweep_dirs, results_dir, figures: bool = True, reports=()) -> FindingsRun:
+def make_findings(sweep_dirs, results_dir, figures: bool = True, reports=(), losses=None) -> FindingsRun:
     """Pool the studies' records, judge each claim, and rewrite ``results_dir/README.md`` with the findings.
 
     ``reports`` names the studies (sweep folder names) whose report is written first, as
     :func:`robustreg.report.make_report` writes it: the report and the pool then read the records once.
     Studies are handled side by side in forked workers (the largest first; only tables travel back).
+    ``losses`` (label -> loss) are drawn in the loss-shape figure, with ``figures``.
     """
     from .collect import ReportError
 
@@ -263,20 +264,21 @@ def make_findings(sweep_dirs, results_dir, figures: bool = True, reports=()) -> 
     from .shapes import draw_loss_shapes
 
     tasks = [(s, results_dir, s.name in reports, figures) for s in sweeps]
-    n_workers = min(len(tasks) + figures, os.cpu_count() or 1)
+    shapes_wanted = figures and losses is not None
+    n_workers = min(len(tasks) + shapes_wanted, os.cpu_count() or 1)
     if n_workers > 1 and "fork" in multiprocessing.get_all_start_methods():
         with ProcessPoolExecutor(max_workers=n_workers, mp_context=multiprocessing.get_context("fork")) as pool:
             order = sorted(range(len(tasks)), key=lambda k: -_size(sweeps[k]))
             futures = {k: pool.submit(_study_part, *tasks[k]) for k in order}
-            if figures:
-                shapes = pool.submit(draw_loss_shapes, results_dir)
+            if shapes_wanted:
+                shapes = pool.submit(draw_loss_shapes, results_dir, losses)
             parts = [futures[k].result() for k in range(len(tasks))]
-            if figures:
+            if shapes_wanted:
                 shapes.result()
     else:
         parts = [_study_part(*t) for t in tasks]
-        if figures:
-            draw_loss_shapes(results_dir)
+        if shapes_wanted:
+            draw_loss_shapes(results_dir, losses)
     studies = [study for study, *_ in parts]
     frames = [runs for _, runs, *_ in parts]
     pooled = pd.concat(frames, ignore_index=True, sort=False)

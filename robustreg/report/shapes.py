@@ -1,8 +1,8 @@
 r"""The shapes of the registered losses: :math:`\rho(r)`, :math:`\psi(r) = \rho'(r)` and the weight :math:`\psi(r)/r`.
 
 One figure, ``loss_shapes.png`` / ``.pdf``, three panels side by side, one
-line per loss registered in :data:`robustreg.losses.LOSSES`, each built with
-its default constants (:func:`robustreg.losses.get_loss`) and drawn with
+line per loss it is given (the findings page gives every registered loss at
+its default constants, :func:`robustreg.losses.registered_losses`), drawn with
 the look it has in every other figure (:func:`robustreg.report.style.style_map`,
 keyed by the report's loss label, which for a loss at its defaults is its
 registry name).  The values are the losses' own methods ``rho``, ``psi``
@@ -23,8 +23,9 @@ found on the grid and named in the figure's title: their lines lie on top
 of each other, the first drawn wider and the markers staggered, so that
 both stay visible.
 
+>>> from robustreg.losses import registered_losses
 >>> from robustreg.report.shapes import draw_loss_shapes
->>> record = draw_loss_shapes("results/shapes")  # doctest: +SKIP
+>>> record = draw_loss_shapes("results/shapes", registered_losses())  # doctest: +SKIP
 >>> record.files  # doctest: +SKIP
 [PosixPath('results/shapes/figures/loss_shapes.png'), PosixPath('results/shapes/figures/loss_shapes.pdf')]
 """
@@ -36,11 +37,10 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..losses import LOSSES, get_loss
 from .figures import FigureRecord, _legend, _marker_spacing, _Out
 from .style import label_order, style_map
 
-__all__ = ["CLIP_FACTOR", "NAME", "RESIDUALS", "coinciding_losses", "default_losses", "draw_loss_shapes",
+__all__ = ["CLIP_FACTOR", "NAME", "RESIDUALS", "coinciding_losses", "draw_loss_shapes",
            "loss_shapes_figure"]
 
 #: The figure's file stem.
@@ -62,10 +62,9 @@ _IDENTITIES = {
 }
 
 
-def default_losses() -> dict:
-    """Loss label -> the registered loss at its default constants, in legend order."""
-    built = {name: get_loss(name) for name in LOSSES}  # at its default constants a loss is labelled by its name
-    return {label: built[label] for label in label_order(built)}
+def _in_legend_order(losses: dict) -> dict:
+    """Loss label -> loss (a loss at its default constants is labelled by its registry name), in legend order."""
+    return {label: losses[label] for label in label_order(losses)}
 
 
 def _curves(losses: dict, r) -> dict:
@@ -81,9 +80,9 @@ def _curves(losses: dict, r) -> dict:
     return out
 
 
-def coinciding_losses(losses: dict | None = None, r=RESIDUALS) -> list:
+def coinciding_losses(losses: dict, r=RESIDUALS) -> list:
     """Groups of labels (each a list, in legend order) whose rho, psi and weights are equal on ``r`` (to 1e-12)."""
-    losses = default_losses() if losses is None else losses
+    losses = _in_legend_order(losses)
     curves = _curves(losses, r)
     groups: list[list[str]] = []
     for label in losses:
@@ -136,11 +135,14 @@ def _limits(values: dict, symmetric: bool):
     return bottom, top, note
 
 
-def loss_shapes_figure(styles: dict | None = None) -> Figure:
+def loss_shapes_figure(losses: dict, styles: dict | None = None) -> Figure:
     """The figure: panels rho, psi and weight, one line per registered loss, one legend below.
 
     Parameters
     ----------
+    losses : dict
+        Loss label -> loss (an object with ``rho``, ``psi`` and ``weights``), such as
+        :func:`robustreg.losses.registered_losses`.
     styles : dict, optional
         Loss label -> style (:func:`robustreg.report.style.style_map`); by
         default the style map of the registered losses' labels.
@@ -154,7 +156,7 @@ def loss_shapes_figure(styles: dict | None = None) -> Figure:
         is :data:`RESIDUALS` and ``line.get_ydata()`` the loss's values
         (non-finite values, L1's weight at 0, are NaN: a gap).
     """
-    losses = default_losses()
+    losses = _in_legend_order(losses)
     styles = style_map(losses) if styles is None else styles
     curves = _curves(losses, RESIDUALS)
     groups = coinciding_losses(losses)
@@ -188,7 +190,7 @@ def loss_shapes_figure(styles: dict | None = None) -> Figure:
     return fig
 
 
-def draw_loss_shapes(out_dir, styles: dict | None = None) -> FigureRecord:
+def draw_loss_shapes(out_dir, losses: dict, styles: dict | None = None) -> FigureRecord:
     """Draw :func:`loss_shapes_figure` into ``out_dir/figures/loss_shapes.png`` and ``.pdf``.
 
     Written as every report figure is (:mod:`robustreg.report.figures`:
@@ -204,8 +206,8 @@ def draw_loss_shapes(out_dir, styles: dict | None = None) -> FigureRecord:
         ``name`` ``"loss_shapes"``, ``files`` ``[png, pdf]``, title and caption
         (which names the losses that coincide, if any).
     """
-    fig = loss_shapes_figure(styles)
-    losses = default_losses()
+    fig = loss_shapes_figure(losses, styles)
+    losses = _in_legend_order(losses)
     out = _Out(Path(out_dir), {})
     notes = _coincidence_notes(coinciding_losses(losses), losses)
     caption = ("rho, psi = rho' and the weight psi(r)/r of every registered loss at its default constants, from "
