@@ -36,8 +36,8 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED) ## Create .venv and install the project with its dev extra (again only when pyproject.toml changed)
 
-test: $(INSTALLED) ## Run the test suite
-	$(PY) -m pytest
+test: $(INSTALLED) ## Run the test suite (its files side by side, one worker per core)
+	$(PY) -m pytest -n auto --dist loadfile
 
 # Starts a one-node SLURM cluster (tests/cluster/start-slurm.sh: root, Debian packages) and stops it after.
 test-slurm: $(INSTALLED) ## Run the SLURM launcher's tests on a one-node cluster started here (root; about 2 minutes)
