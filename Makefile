@@ -19,8 +19,9 @@ JOBS ?= -1
 STUDY ?= smoke
 # What a sweep's results depend on: change any of these and the study runs again
 # (jobs whose record holds the same config hash are skipped, so only changed jobs rerun).
+# (A study's own conf/experiment file is its stamp's own prerequisite: editing one study reruns that study.)
 LIBRARY := $(shell find robustreg hydra_plugins -name '*.py' -o -name '*.csv') pyproject.toml \
-	$(wildcard conf/*.yaml conf/*/*.yaml conf/hydra/*/*.yaml) experiments/run.py
+	$(filter-out conf/experiment/%,$(wildcard conf/*.yaml conf/*/*.yaml conf/hydra/*/*.yaml)) experiments/run.py
 
 .PHONY: help install test test-slurm bench clean sweep report reproduce findings
 
