@@ -164,13 +164,7 @@ class SweepRun:
         except OSError as exc:
             _refuse(f"hydra.sweep.dir={str(sweep_dir)!r} cannot be made ({exc.strerror}); "
                     "allowed: a folder, or a path where one can be made")
-        manifest = {
-            "schema_version": record.SCHEMA_VERSION,
-            "study": study,
-            "n_jobs": len(jobs),
-            "jobs": [{"job_dir": d, "overrides": job} for d, job in zip(dirs, jobs)],
-        }
-        record.atomic_write_json(sweep_dir / record.SWEEP, manifest)
+        record.atomic_write_json(sweep_dir / record.SWEEP, record.sweep_manifest(study, zip(dirs, jobs)))
         record.atomic_write(sweep_dir / "multirun.yaml", OmegaConf.to_yaml(self.config))
         log.info("sweep of %d jobs into %s", len(jobs), sweep_dir)
 

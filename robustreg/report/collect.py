@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..study.record import FAILURE, HISTORY, METRICS, SWEEP, atomic_write, digest
+from ..study.record import FAILURE, HISTORY, METRICS, SWEEP, atomic_write, digest, history_table, manifest_jobs
 from ..study.record import read_json as _read_json
 
 __all__ = [
@@ -488,7 +488,6 @@ def _read_history_chunk(sweep_dir: str, folders: list, damaged: dict):
     A file that cannot be read gets no rows, and its folder a line in ``damaged``.
     """
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     tables = []
     for rel in folders:
@@ -496,8 +495,7 @@ def _read_history_chunk(sweep_dir: str, folders: list, damaged: dict):
         try:
             with open(path, "rb") as fh:
                 data = fh.read()
-            # ParquetFile on an in-memory buffer is several times faster per small file than read_table.
-            table = pq.ParquetFile(pa.BufferReader(data)).read(use_threads=False)
+            table = history_table(data)
         except (OSError, pa.ArrowException) as exc:
             damaged[rel] = f"{rel}/{HISTORY}: cannot be read ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
             table = _history_schema().empty_table()
@@ -768,8 +766,8 @@ def _assemble(sweep_dir: Path, rows: list, duplicates: int, sweep_dirs: list, hi
         name = SWEEP if rel == "." else f"{rel}/{SWEEP}"
         try:
             sweep = _read_json(os.path.join(sweep_dir, rel, SWEEP))
-            jobs = [(os.path.normpath(os.path.join(rel, str(job["job_dir"]))).replace(os.sep, "/"),
-                     " ".join(job.get("overrides") or [])) for job in sweep.get("jobs") or []]
+            jobs = [(os.path.normpath(os.path.join(rel, job_dir)).replace(os.sep, "/"), " ".join(overrides))
+                    for job_dir, overrides in manifest_jobs(sweep)]
         except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
             damaged[name] = _bad_record(rel, SWEEP, exc).replace("./", "", 1)
             continue

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..study.record import SWEEP, atomic_write
+from ..study.record import SWEEP, atomic_write, read_json
 from .collect import collect
 from .markdown import report_digest, write_index
 from .tables import add_history_metrics
@@ -135,7 +135,7 @@ def _study_part(sweep_dir: Path, results_dir: Path, report: bool, figures: bool)
 def _size(sweep_dir: Path) -> int:
     """The number of jobs of a sweep (its manifest), to start the largest studies first."""
     try:
-        return int(json.loads((sweep_dir / SWEEP).read_text()).get("n_jobs", 0))
+        return int(read_json(sweep_dir / SWEEP).get("n_jobs", 0))
     except (OSError, ValueError, AttributeError):
         return 0
 
