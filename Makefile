@@ -65,11 +65,11 @@ $(SWEEPS): $(RUNS)/%/.complete: conf/experiment/%.yaml $(LIBRARY) | $(INSTALLED)
 	$(PY) experiments/run.py experiment=$* hydra.launcher.n_jobs=$(JOBS)
 	touch $@
 
-# The findings step writes the reports of the studies whose sweep ran since the findings page
-# (every report when a report or findings script changed), side by side, then judges the claims:
-# each study's records are read once, for its report and for the pool.
+# The findings step writes the reports of the studies whose report is missing or older than their
+# sweep (every report when a report or findings script changed), side by side, then judges the
+# claims: each study's records are read once, for its report and for the pool.
 FINDINGS := results/findings.json
-STALE = $(if $(filter experiments/%,$?),$(STUDIES),$(patsubst $(RUNS)/%/.complete,%,$(filter %/.complete,$?)))
+STALE = $(if $(filter experiments/%,$?),$(STUDIES),$(foreach s,$(STUDIES),$(if $(shell test 	results/$(s)/report.json -nt $(RUNS)/$(s)/.complete && echo current),,$(s))))
 
 $(FINDINGS): $(SWEEPS) experiments/findings.py experiments/report.py | $(INSTALLED)
 	$(PY) experiments/findings.py $(foreach s,$(STUDIES),$(RUNS)/$(s)) --out results $(foreach s,$(STALE),--report $(s))

@@ -401,7 +401,8 @@ def draw_classic(runs: pd.DataFrame, out, tables: dict | None = None) -> None:
         out.save(_weights_figure(_weighted_fits(runs), out.styles), "weights", "Which rows each fit trusts",
                  "Each fit's final weight psi(u)/u per observation of the classic data sets, at its scaled "
                  "residual u (least squares: 1 everywhere; L1, whose weights 1/|r| have no scale, is left out); "
-                 "grey bands mark the documented outliers. Table: [weights.csv](weights.csv).")
+                 "grey bands mark the documented outliers. Table: [weights.csv](weights.csv).",
+                 overlap=False)  # markers side by side, each label shifted: none hides another
 
 
 # ----------------------------------------------------------------- markdown

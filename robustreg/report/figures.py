@@ -102,13 +102,15 @@ class _Out:
     skipped: list = field(default_factory=list)
     constants: dict = field(default_factory=dict)  # loss label -> (loss, constants): style.loss_constants
 
-    def save(self, fig: Figure, stem: str, title: str, caption: str = "") -> None:
+    def save(self, fig: Figure, stem: str, title: str, caption: str = "", overlap: bool = True) -> None:
+        """Write the figure as PNG and PDF; with ``overlap``, name in the caption the drawn lines that may hide
+        one another (Huber and Smooth L1 at beta = delta ...): False for a figure whose marks never coincide."""
         _tidy_log_axes(fig)
-        # Lines that may hide one another (Huber and Smooth L1 at beta = delta ...) are named in the caption.
-        drawn = {text.split(": ")[0] for ax in fig.axes for text in ax.get_legend_handles_labels()[1]}
-        note = overlap_note([label for label in drawn if label in self.styles], self.constants)
-        if note:
-            caption = f"{caption} {note}".strip()
+        if overlap:
+            drawn = {text.split(": ")[0] for ax in fig.axes for text in ax.get_legend_handles_labels()[1]}
+            note = overlap_note([label for label in drawn if label in self.styles], self.constants)
+            if note:
+                caption = f"{caption} {note}".strip()
         fig_dir = self.out_dir / "figures"
         fig_dir.mkdir(parents=True, exist_ok=True)
         png, pdf = fig_dir / f"{stem}.png", fig_dir / f"{stem}.pdf"

@@ -136,7 +136,7 @@ def _size(sweep_dir: Path) -> int:
     """The number of jobs of a sweep (its manifest), to start the largest studies first."""
     try:
         return int(read_json(sweep_dir / SWEEP).get("n_jobs", 0))
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, TypeError):
         return 0
 
 

@@ -136,7 +136,7 @@ def _limits(values: dict, symmetric: bool):
 
 
 def loss_shapes_figure(losses: dict, styles: dict | None = None) -> Figure:
-    """The figure: panels rho, psi and weight, one line per registered loss, one legend below.
+    """The figure: panels rho, psi and weight, one line per loss of ``losses``, one legend below.
 
     Parameters
     ----------
@@ -145,7 +145,7 @@ def loss_shapes_figure(losses: dict, styles: dict | None = None) -> Figure:
         :func:`robustreg.losses.registered_losses`.
     styles : dict, optional
         Loss label -> style (:func:`robustreg.report.style.style_map`); by
-        default the style map of the registered losses' labels.
+        default the style map of the labels of ``losses``.
 
     Returns
     -------

@@ -152,8 +152,10 @@ def sweep_manifest(study: str, jobs) -> dict:
 
 
 def manifest_jobs(manifest: dict) -> list:
-    """``(job_dir, overrides)`` of each job a manifest lists (raises KeyError, TypeError for a damaged one)."""
-    return [(str(job["job_dir"]), list(job.get("overrides") or [])) for job in manifest.get("jobs") or []]
+    """``(job_dir, overrides)`` of each job a manifest lists, but those without a folder name (a launcher that
+    names folders its own way); raises KeyError, TypeError for a damaged manifest."""
+    return [(str(job["job_dir"]), list(job.get("overrides") or [])) for job in manifest.get("jobs") or []
+            if job["job_dir"] is not None]
 
 
 @contextlib.contextmanager
