@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..study.record import FAILURE, HISTORY, METRICS, SWEEP, atomic_write, digest, history_table, manifest_jobs
+from ..study.record import (FAILURE, HISTORY, METRICS, SWEEP, atomic_write, digest, history_table, loss_label,
+                             manifest_jobs)
 from ..study.record import read_json as _read_json
 
 __all__ = [
@@ -410,12 +411,7 @@ def _loss_label(loss, model, lparams) -> str:
         return str(model)
     if loss is None:
         return "unknown"
-    if not lparams:
-        return str(loss)
-    shown = ", ".join(
-        f"{k}={v:g}" if isinstance(v, float) else f"{k}={_fmt_value(v)}" for k, v in sorted(lparams.items())
-    )
-    return f"{loss} ({shown})"
+    return loss_label(loss, lparams or {})
 
 
 _ABSENT = object()

@@ -583,6 +583,19 @@ class RecordedData:
     target_name: str
 
 
+def recorded_names_and_fits(rows: pd.DataFrame, n_features: int) -> tuple:
+    """``(feature names, published fits)`` of the data set of the first of ``rows``, as its record holds them.
+
+    Names the record does not hold (or not ``n_features`` of them) are ``x0``, ``x1`` ...
+    """
+    first = rows.iloc[0]
+    names = first.get("feature_names")
+    names = list(names) if isinstance(names, list) and len(names) == n_features else [
+        f"x{j}" for j in range(n_features)]
+    published = first.get("published")
+    return names, {k: np.asarray(v, dtype=float) for k, v in (published if isinstance(published, dict) else {}).items()}
+
+
 def recorded_data(rows: pd.DataFrame) -> RecordedData | None:
     """The data set of the first of ``rows`` as its record holds it (None for a record without its rows)."""
     first = rows.iloc[0]
@@ -590,11 +603,8 @@ def recorded_data(rows: pd.DataFrame) -> RecordedData | None:
     if not isinstance(train, dict) or train.get("X") is None:
         return None
     X, y = np.asarray(train["X"], dtype=float), np.asarray(train["y"], dtype=float)
-    names = first["feature_names"] if isinstance(first.get("feature_names"), list) else [
-        f"x{j}" for j in range(X.shape[1])]
-    published = first["published"] if isinstance(first.get("published"), dict) else {}
-    return RecordedData(X, y, list(first.get("known_outliers") or []),
-                        {k: np.asarray(v, dtype=float) for k, v in published.items()}, names,
+    names, published = recorded_names_and_fits(rows, X.shape[1])
+    return RecordedData(X, y, list(first.get("known_outliers") or []), published, names,
                         str(first.get("target_name") or "y"))
 
 

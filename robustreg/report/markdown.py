@@ -204,6 +204,8 @@ def _paired_pivots(paired: pd.DataFrame) -> str:
 
 def _coefficient_tables(runs: pd.DataFrame) -> str:
     """Median fitted coefficients per loss on each uncontaminated real data set (one-feature sets are drawn)."""
+    from .figures import recorded_names_and_fits
+
     done = estimator_runs(runs)
     clean = done[clean_mask(done) & (done["dataset"] != "synthetic")]
     parts = []
@@ -212,10 +214,7 @@ def _coefficient_tables(runs: pd.DataFrame) -> str:
         if (rows["n_features"] == 1).all():
             continue  # drawn as a figure
         d = int(rows["n_features"].dropna().iloc[0]) if rows["n_features"].notna().any() else 0
-        first = rows.iloc[0]
-        recorded = first.get("feature_names")
-        names = list(recorded) if isinstance(recorded, list) and len(recorded) == d else [f"w{i + 1}" for i in range(d)]
-        published = {k: np.asarray(v, dtype=float) for k, v in (first.get("published") or {}).items()}
+        names, published = recorded_names_and_fits(rows, d)
         table = []
         for label, part in rows.groupby("loss_label", sort=True):
             coefs = np.array([c for c in part["coef"] if c is not None and len(c) == d], dtype=float)

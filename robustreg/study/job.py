@@ -49,6 +49,7 @@ from .record import (
     failure_record,
     history_bytes,
     job_lock,
+    loss_label,
     read_done,
     to_json,
     write_failure,
@@ -105,14 +106,6 @@ def _identity(spec: JobConf, job_dir: str, digest: str) -> dict:
     }
 
 
-def _value_text(v) -> str:
-    if isinstance(v, float):
-        return f"{v:g}"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    return "none" if v is None else str(v)
-
-
 def loss_entry(spec: JobConf) -> dict:
     """The record's ``loss``: what the fit minimized, its constants, its label and its flags.
 
@@ -140,7 +133,7 @@ def describe_loss(name: str, params: dict) -> dict:
         flags = {"convex": bool(loss.convex), "redescending": bool(loss.redescending)}
     except (TypeError, ValueError):  # the fit says why; the record still names the job
         at_default, flags = not params, {"convex": None, "redescending": None}
-    label = name if at_default else f"{name} ({', '.join(f'{k}={_value_text(v)}' for k, v in sorted(params.items()))})"
+    label = loss_label(name, {} if at_default else params)
     return {"name": name, "params": dict(params), "label": label, **flags}
 
 

@@ -131,6 +131,23 @@ def history_bytes(history) -> bytes:
     return sink.getvalue().to_pybytes()
 
 
+def loss_label(name: str, shown: dict) -> str:
+    """A loss label: ``name`` alone, or with the constants ``shown`` (``"huber (delta=1.345)"``), sorted by key."""
+    if not shown:
+        return str(name)
+
+    def text(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, float):
+            return f"{v:g}"
+        if isinstance(v, (list, tuple, dict)):
+            return json.dumps(v, separators=(",", ":"), sort_keys=True)
+        return "none" if v is None else str(v)
+
+    return f"{name} ({', '.join(f'{k}={text(v)}' for k, v in sorted(shown.items()))})"
+
+
 def history_table(data: bytes):
     """The history of :func:`history_bytes` back as an Arrow table (raises what pyarrow raises for a damaged file)."""
     import pyarrow as pa
