@@ -178,18 +178,22 @@ IDS = [" ".join(args) for args, _ in CASES]
 def outcomes(tmp_path_factory):
     """Every case run as the user would, each in a folder of its own: ``id -> (process, folder)``."""
 
-    def run(case):
-        k, (args, _) = case
-        folder = tmp_path_factory.mktemp(f"case{k}")
+    # The folders are made here, one after another: tmp_path_factory is not thread-safe (its first
+    # call makes the session's base folder, and two threads making it at once fail).
+    folders = [tmp_path_factory.mktemp(f"case{k}") for k in range(len(CASES))]
+    for folder in folders:
         for name, text in CSV.items():
             (folder / name).write_text(text)
-        env = {**os.environ, "ROBUSTREG_ROOT": str(folder), "HYDRA_FULL_ERROR": "0"}
-        proc = subprocess.run([sys.executable, str(RUN), *args], cwd=folder, env=env, capture_output=True,
+
+    def run(k):
+        args, _ = CASES[k]
+        env = {**os.environ, "ROBUSTREG_ROOT": str(folders[k]), "HYDRA_FULL_ERROR": "0"}
+        proc = subprocess.run([sys.executable, str(RUN), *args], cwd=folders[k], env=env, capture_output=True,
                               text=True, timeout=300)
-        return IDS[k], (proc, folder)
+        return IDS[k], (proc, folders[k])
 
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 1)) as pool:
-        return dict(pool.map(run, enumerate(CASES)))
+        return dict(pool.map(run, range(len(CASES))))
 
 
 @pytest.mark.parametrize("overrides, piece", CASES, ids=IDS)
