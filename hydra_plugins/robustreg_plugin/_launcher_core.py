@@ -23,7 +23,7 @@ from hydra.core.utils import JobReturn, JobRuntime, JobStatus, configure_log, ru
 from hydra.types import HydraContext, TaskFunction
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from ._sweeper_core import override_dirname
+from ._sweeper_core import SUBDIR, job_dirname, override_dirname
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,8 @@ class JobRunner:
         self.cache: Dict[Tuple[str, ...], Tuple[bytes, DictConfig]] = {}
         self.parsed: Dict[str, Any] = {}
         self.groups: Dict[str, set] = {}
+        self.fast: Dict[Tuple[str, ...], bool] = {}  # per set of group choices: may its jobs take the fast path?
+        self.naming: Dict[Tuple[str, ...], tuple] = {}  # per set of group choices: what job folders are named from
         self.logging_ready = False
 
     def _parse(self, overrides: List[str]) -> List[Any]:
@@ -130,7 +132,9 @@ class JobRunner:
 
     def _run(self, idx: int, overrides: List[str]) -> JobReturn:
         parsed, key, values = self._split(overrides)
-        if key is None or not _fast_path_holds(self._base(key)[1]):
+        if key is not None and key not in self.fast:
+            self.fast[key] = _fast_path_holds(self._base(key)[1])
+        if key is None or not self.fast[key]:
             return self._run_hydra(idx, overrides)
         task_cfg, hydra_cfg = self._fast(idx, parsed, key, values)
         h = hydra_cfg.hydra
@@ -166,15 +170,21 @@ class JobRunner:
         task_cfg = pickle.loads(base_task)
         _apply_values(values, task_cfg)
         h = hydra_cfg.hydra
+        if key not in self.naming:  # the same for every job of these group choices
+            conf = h.job.config.override_dirname
+            own = OmegaConf.to_container(h.sweep, resolve=False).get("subdir") == SUBDIR
+            self.naming[key] = (str(h.sweep.dir), list(conf.exclude_keys), conf.item_sep, conf.kv_sep, own)
+        sweep_dir, exclude, item_sep, kv_sep, own_subdir = self.naming[key]
+        lines = [o.input_line for o in parsed]
         OmegaConf.set_readonly(h, False)  # frozen while the previous job ran
-        conf = h.job.config.override_dirname
         with open_dict(h):
-            h.overrides.task = [o.input_line for o in parsed]
-            h.job.override_dirname = override_dirname(
-                [o.input_line for o in parsed], list(conf.exclude_keys), conf.item_sep, conf.kv_sep, escape=False)
+            h.overrides.task = lines
+            h.job.override_dirname = override_dirname(lines, exclude, item_sep, kv_sep, escape=False)
             h.job.id = idx
             h.job.num = idx
-            h.runtime.output_dir = os.path.abspath(os.path.join(str(h.sweep.dir), str(h.sweep.subdir)))
+            # robustreg's ``${rr_job_dir:}`` computed as its resolver would, without the interpolation grammar.
+            subdir = job_dirname(lines, exclude, item_sep, kv_sep) if own_subdir else str(h.sweep.subdir)
+            h.runtime.output_dir = os.path.abspath(os.path.join(sweep_dir, subdir))
         return task_cfg, hydra_cfg
 
     def compose(self, idx: int, overrides: List[str]) -> Tuple[DictConfig, DictConfig]:

