@@ -107,14 +107,53 @@ class _Fit:
             last["theta"], last["f"] = t, f
             return _solver.newton_distance(self.design, t, self.y, loss, sigma, g, self._penalty_hessian())
 
-        res = _solver.accelerated(
-            prob, theta, metric, max_iter=self.budget(), tol=tol, certify=certify,
-            backtrack=backtrack, monotone=not loss.convex, history=self.history,
-        )
-        self.n_iter += res.n_iter
+        # The IRLS metric needs backtracking, whose test a float32 row pass (objective rounded
+        # at ~1e-7) cannot pass reliably: that pass keeps the fixed metric of the curvature bound.
+        if not loss.irls_majorizes or self.l1 is not None or self.design.X.dtype != np.float64:
+            res = _solver.accelerated(
+                prob, theta, metric, max_iter=self.budget(), tol=tol, certify=certify,
+                backtrack=backtrack, monotone=not loss.convex, history=self.history,
+            )
+            self.n_iter += res.n_iter
+        else:
+            res = self._irls_rounds(prob, theta, sigma, tol, certify)
         if last.get("theta") is res.theta:
             res.objective = last["f"]  # evaluated by the certificate: no further pass
         return res
+
+    # Iterations between two refreshes of the IRLS metric.
+    IRLS_ROUND = 20
+
+    def _irls_rounds(self, prob, theta, sigma, tol, certify):
+        """The loss's minimizer in the metric of its IRLS weights, refreshed every few iterations.
+
+        The weighted Gram matrix ``Z^T diag(psi(r)/r) Z / sigma^2`` is the
+        curvature of the quadratic that majorizes the objective at the current
+        residuals (``loss.irls_majorizes``): the IRLS step of statsmodels' RLM
+        and of lmrob.  Rows the loss discounts (weight psi(r)/r near 0) leave
+        the metric, so bad leverage points, which dominate the plain Gram
+        matrix, no longer slow the steps along their direction (an MM fit at
+        leverage 1,000 noise scales: 1,000 iterations uncertified before, 5
+        now).  Backtracking keeps every step under the model; the objective
+        never rises.
+        """
+        D, loss = self.design, self.loss
+        res = _solver.Result(theta, 0, False, False)
+        while True:
+            budget = self.budget()
+            if budget <= 0:
+                return res
+            w = loss.weights(D.residuals(theta, self.y) / sigma)
+            K = D.weighted_gram(w) / sigma**2 + self._penalty_hessian()
+            metric = _solver.Metric(K)
+            res = _solver.accelerated(
+                prob, theta, metric, max_iter=min(budget, self.IRLS_ROUND), tol=tol, certify=certify,
+                backtrack=True, monotone=True, history=self.history,
+            )
+            self.n_iter += res.n_iter
+            if res.converged or res.diverged:
+                return res
+            theta = res.theta
 
     def _prox_distance(self, prob, theta, sigma):
         D = self.design

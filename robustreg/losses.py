@@ -128,6 +128,11 @@ class Loss:
     #: residual, so that it should be applied to r / sigma.
     scale_dependent: bool = False
     curvature_bound: float | None = None
+    #: True when :math:`\rho(r) = g(r^2)` with :math:`g` concave: the IRLS quadratic
+    #: :math:`\rho(r_0) + \tfrac12 w(r_0)(r^2 - r_0^2)`, :math:`w = \psi(r)/r`, then lies
+    #: above :math:`\rho` everywhere (Huber, Smooth L1, pseudo-Huber, the redescending losses,
+    #: Barron's for alpha <= 2), and the exact solver steps in the metric of these weights.
+    irls_majorizes: bool = False
 
     def rho(self, r):
         raise NotImplementedError
@@ -306,6 +311,7 @@ class SmoothL1Loss(Loss):
     def __init__(self, beta: float = 1.0):
         self.beta = _check_param("beta", beta, low=0.0, low_inclusive=True)
         self.smooth = self.beta > 0
+        self.irls_majorizes = self.smooth
         self.curvature_bound = 1.0 / self.beta if self.beta > 0 else None
 
     def params(self):
@@ -375,6 +381,7 @@ class HuberLoss(Loss):
 
     scale_dependent = True
     curvature_bound = 1.0
+    irls_majorizes = True
 
     def __init__(self, delta: float = 1.0):
         self.delta = _check_param("delta", delta, low=0.0, low_inclusive=False)
@@ -418,6 +425,7 @@ class PseudoHuberLoss(Loss):
 
     scale_dependent = True
     curvature_bound = 1.0
+    irls_majorizes = True
 
     def __init__(self, delta: float = 1.0):
         self.delta = _check_param("delta", delta, low=0.0, low_inclusive=False)
@@ -481,6 +489,7 @@ class _RedescendingLoss(Loss):
     redescending = True
     scale_dependent = True
     curvature_bound = 1.0
+    irls_majorizes = True
 
     def _set_width(self, c):
         self.c = _check_param("c", c, low=0.0, low_inclusive=False)
@@ -782,6 +791,7 @@ class BarronLoss(Loss):
         self.c = _check_param("c", c, low=0.0, low_inclusive=False)
         self.convex = alpha >= 1.0
         self.redescending = alpha < 1.0
+        self.irls_majorizes = alpha <= 2.0
         self.curvature_bound = 1.0 / self.c**2 if alpha <= 2.0 else math.inf
 
     def params(self):

@@ -15,7 +15,7 @@ from robustreg import GDRegressor
 from robustreg.study.spec import LOSS_CONFS, ClassicConf, GDConf, JobConf, OutliersConf
 from robustreg.datasets import load_dataset, synthetic
 from robustreg.study.job import run_job
-from robustreg.losses import BarronLoss
+from robustreg.losses import BarronLoss, TukeyBiweightLoss
 from robustreg.outliers import inject
 
 CLASSIC = ("stackloss", "stars_cyg", "hbk", "telef")
@@ -269,3 +269,32 @@ def test_barron_above_two_exact_solver_backtracks_to_the_minimum(alpha):
 
     ref = optimize.minimize(objective, np.zeros(A.shape[1]), jac=gradient, method="BFGS", options={"gtol": 1e-12})
     np.testing.assert_allclose([model.intercept_, *model.coef_], ref.x, atol=1e-6 * np.std(y))
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("magnitude", [300.0, 1000.0])
+def test_mm_fit_certified_with_far_bad_leverage_and_equal_to_statsmodels_irls(seed, magnitude):
+    # Bad leverage points hundreds of noise sd out dominate the plain Gram matrix; the biweight
+    # rejects them (weight 0), so the exact solver steps in the metric of the IRLS weights.  With the
+    # defaults (MM: S start and scale, max_iter=1000) the fit is certified, and statsmodels' RLM (its
+    # own IRLS, scale held at ours, started from least squares on the clean rows) finds the same fit.
+    import statsmodels.api as sm
+
+    ds = synthetic(n_train=100, n_test=0, n_features=3, seed=seed)
+    X, y, mask = inject(ds.X_train, ds.y_train, "leverage", 0.1, magnitude, seed=seed,
+                        noise_scale=ds.noise_scale, y_signal=ds.y_signal_train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = GDRegressor(loss="tukey", random_state=seed).fit(X, y)
+    assert model.converged_ and model.n_iter_ < 100
+    A = sm.add_constant(X)
+    rlm = sm.RLM(y, A, M=sm.robust.norms.TukeyBiweight(c=TukeyBiweightLoss().c)).fit(
+        start_params=_clean_fit(X, y, mask), scale_est="mad", update_scale=False,
+        conv="coefs", tol=1e-13, maxiter=10_000, start_scale=model.scale_,
+    )
+    params = np.asarray(rlm.params)
+    # Gaps in units of sd(y), as standardized_gaps measures them (x at its clean spread).
+    sx, sy = X[~mask].std(axis=0), np.std(y)
+    assert abs(model.intercept_ - params[0]) / sy < 1e-6
+    assert np.max(np.abs(model.coef_ - params[1:]) * sx / sy) < 1e-6, (model.coef_, params[1:])
+    assert np.all(model.weights_[mask] == 0.0)  # every far leverage point rejected
