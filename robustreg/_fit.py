@@ -87,12 +87,6 @@ class _Fit:
         if not loss.smooth:
             return self.lad(theta, loss, tol)
         prob, _ = self.problem(loss, sigma)
-        curvature = loss.curvature_bound
-        backtrack = curvature is None or not math.isfinite(curvature)
-        if backtrack:
-            r = self.design.residuals(theta, self.y) / sigma
-            curvature = max(float(np.max(loss.psi_deriv(np.append(r, 0.0)))), 1e-12)
-        metric = self.metric(curvature, sigma)
         self.measure_name = "the Newton step to the minimizer, in standardized units,"
         self.tolerance = tol
 
@@ -110,6 +104,12 @@ class _Fit:
         # The IRLS metric needs backtracking, whose test a float32 row pass (objective rounded
         # at ~1e-7) cannot pass reliably: that pass keeps the fixed metric of the curvature bound.
         if not loss.irls_majorizes or self.l1 is not None or self.design.X.dtype != np.float64:
+            curvature = loss.curvature_bound
+            backtrack = curvature is None or not math.isfinite(curvature)
+            if backtrack:
+                r = self.design.residuals(theta, self.y) / sigma
+                curvature = max(float(np.max(loss.psi_deriv(np.append(r, 0.0)))), 1e-12)
+            metric = self.metric(curvature, sigma)
             res = _solver.accelerated(
                 prob, theta, metric, max_iter=self.budget(), tol=tol, certify=certify,
                 backtrack=backtrack, monotone=not loss.convex, history=self.history,
