@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
 from robustreg.estimator import blas_threads
-from robustreg.study.job import run_job
+from robustreg.study.job import retain_freed_memory, run_job
 from robustreg.study import record
 from robustreg.study.errors import BAD_INPUT, compose_error
 from robustreg.study.errors import explain as _explain
@@ -70,6 +70,7 @@ def _groups() -> str:
 OmegaConf.register_new_resolver("rr_study", _study, replace=True)
 OmegaConf.register_new_resolver("rr_groups", _groups, replace=True)
 register_schemas()
+retain_freed_memory()
 
 
 def to_spec(cfg: DictConfig, original_cwd: str | None = None):
