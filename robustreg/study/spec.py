@@ -3,8 +3,8 @@
 The spec is plain dataclasses (:class:`JobConf` and its parts).
 :func:`robustreg.study.schemas.register_schemas` registers them as Hydra
 schemas, so that a wrong type is rejected when the config is composed.
-:func:`to_spec` turns each job's composed config into these objects with
-``OmegaConf.to_object``, which runs ``__post_init__``.  Every value range is
+:func:`to_spec` turns each job's composed config into these objects, as
+``OmegaConf.to_object`` would, running ``__post_init__``.  Every value range is
 checked there, before a job writes anything, with one line (a
 :class:`~robustreg.study.errors.ConfigError`) naming the key, the value and
 what is allowed.  The entry point (``experiments/run.py``) checks a single
@@ -400,10 +400,27 @@ def to_spec(cfg: DictConfig, original_cwd: str | None = None, conf_dir=None) -> 
         raise ConfigError(str(exc)) from None
     # The seed feeds the data and outlier seeds: name it, not its copies, when it is bad.
     JobConf(name=str(cfg.get("name")), seed=cfg.get("seed"))
-    spec = OmegaConf.to_object(cfg)
+    spec = _instantiate(cfg, OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True))
     if isinstance(spec.dataset, CsvConf) and original_cwd and not os.path.isabs(spec.dataset.path):
         spec.dataset.path = os.path.join(original_cwd, spec.dataset.path)
     return spec
+
+
+def _instantiate(node: DictConfig, plain):
+    """``OmegaConf.to_object(node)`` from its resolved container ``plain``: each schema node's dataclass, built.
+
+    Twice as fast as ``to_object``, which checks every value again on its way
+    (the composed config was checked against its schema when it was made);
+    the dataclasses' ``__post_init__`` checks run all the same.
+    """
+    kind = OmegaConf.get_type(node)
+    if not (dataclasses.is_dataclass(kind) and isinstance(plain, dict)):
+        return plain
+    values = {}
+    for key, value in plain.items():
+        child = node._get_node(key) if isinstance(value, dict) else None
+        values[key] = _instantiate(child, value) if isinstance(child, DictConfig) else value
+    return kind(**values)
 
 
 def check_job(spec: JobConf) -> None:
