@@ -24,6 +24,28 @@ def _standardized(X, sw, fit_intercept, y_scale):
     return design
 
 
+
+def _secant_scale(sigma: float, new: float, last) -> float:
+    """The next scale of the fixed point sigma = MAD(fit at sigma): a secant step, or the plain step ``new``.
+
+    The plain iteration converges linearly (about ten fits on typical data);
+    the secant step on ``MAD(sigma) - sigma`` through the last two scales
+    reaches it in about half as many.  The secant step is taken only when it
+    goes the plain step's way and at most ten times as far; the certificate
+    is unchanged (the last plain step moves sigma by at most ``tol / 100``).
+    """
+    if last is None:
+        return new
+    step = new - sigma
+    prev_sigma, prev_new = last
+    slope = (step - (prev_new - prev_sigma)) / (sigma - prev_sigma) if sigma != prev_sigma else 0.0
+    if not slope < 0:  # not a contraction there: no extrapolation
+        return new
+    secant = sigma - step / slope
+    ratio = (secant - sigma) / step
+    return secant if 0 < ratio <= 10 and secant > 0 else new
+
+
 class _Fit:
     """One fit's problem-building and solver calls; the estimator's settings read from it."""
 
@@ -80,10 +102,14 @@ class _Fit:
         return _solver.Metric(K, diagonal=self.l1 is not None)
 
     # ------------------------------------------------------------ exact solver
-    def exact(self, theta, sigma, tol=None):
-        """The loss's minimizer at this sigma (a local one for a redescending loss), certified."""
+    def exact(self, theta, sigma, tol=None, max_iter=None):
+        """The loss's minimizer at this sigma (a local one for a redescending loss), certified.
+
+        ``max_iter`` caps this solve's iterations below the fit's remaining budget.
+        """
         loss, est = self.loss, self.est
         tol = est.tol if tol is None else tol
+        cap = self.n_iter + (self.budget() if max_iter is None else min(max_iter, self.budget()))
         if not loss.smooth:
             return self.lad(theta, loss, tol)
         prob, _ = self.problem(loss, sigma)
@@ -111,12 +137,12 @@ class _Fit:
                 curvature = max(float(np.max(loss.psi_deriv(np.append(r, 0.0)))), 1e-12)
             metric = self.metric(curvature, sigma)
             res = _solver.accelerated(
-                prob, theta, metric, max_iter=self.budget(), tol=tol, certify=certify,
+                prob, theta, metric, max_iter=cap - self.n_iter, tol=tol, certify=certify,
                 backtrack=backtrack, monotone=not loss.convex, history=self.history,
             )
             self.n_iter += res.n_iter
         else:
-            res = self._irls_rounds(prob, theta, sigma, tol, certify)
+            res = self._irls_rounds(prob, theta, sigma, tol, certify, cap)
         if last.get("theta") is res.theta:
             res.objective = last["f"]  # evaluated by the certificate: no further pass
         return res
@@ -124,7 +150,7 @@ class _Fit:
     # Iterations between two refreshes of the IRLS metric.
     IRLS_ROUND = 20
 
-    def _irls_rounds(self, prob, theta, sigma, tol, certify):
+    def _irls_rounds(self, prob, theta, sigma, tol, certify, cap):
         """The loss's minimizer in the metric of its IRLS weights, refreshed every few iterations.
 
         The weighted Gram matrix ``Z^T diag(psi(r)/r) Z / sigma^2`` is the
@@ -140,7 +166,7 @@ class _Fit:
         D, loss = self.design, self.loss
         res = _solver.Result(theta, 0, False, False)
         while True:
-            budget = self.budget()
+            budget = cap - self.n_iter
             if budget <= 0:
                 return res
             w = loss.weights(D.residuals(theta, self.y) / sigma)
@@ -212,11 +238,18 @@ class _Fit:
         """RLM's scale of residuals ``r``, with the sample weights as case weights."""
         return robust_start.mad_scale(r, weights=self.design.sw)
 
+    #: Iterations a fit tighter than tol may take in the scale's fixed point.
+    TIGHT_ITER = 50
+
     def mad_fixed_point(self, theta, r0, max_outer=200):
         """RLM's estimate: the fit at sigma and sigma = MAD of that fit's residuals, iterated to their fixed point.
 
         Certified when the fit at the final sigma is, and the last fixed-point
-        step moved sigma by at most ``tol / 100`` (relative).
+        step moved sigma by at most ``tol / 100`` (relative).  The steps are
+        secant steps where they are safe (:func:`_secant_scale`), and the fits
+        between them are made as exact as the scale has become (down to
+        ``tol / 100``, at most ``TIGHT_ITER`` iterations each): about half the
+        fits of the plain iteration.
         """
         D = self.design
         sigma = self.mad(r0)
@@ -224,8 +257,14 @@ class _Fit:
             sigma = self.est._initial_scale(0.0, r0, D.n_params)  # warns, and takes a tiny positive scale
         tol = self.est.tol
         res, moved = _solver.Result(theta, 0, False, False), math.inf
+        last = None  # the previous (sigma, MAD of its fit's residuals)
+        inner, tighten = tol, True
         for _ in range(max_outer):
-            res = self.exact(theta, sigma, tol=tol)
+            res = self.exact(theta, sigma, tol=inner, max_iter=None if inner == tol else self.TIGHT_ITER)
+            if not (res.converged or res.diverged) and inner < tol and self.budget() > 0:
+                # A fit tighter than tol not certified within its cap: back to fits at tol.
+                inner, tighten = tol, False
+                res = self.exact(res.theta, sigma, tol=tol)
             theta = res.theta
             if res.diverged:
                 return res, sigma
@@ -235,10 +274,14 @@ class _Fit:
                 # the fit at this (tiny) sigma is that exact fit.
                 return res, sigma
             moved = abs(new - sigma) / sigma
-            sigma = new
             if moved <= 1e-2 * tol:
                 # One more solve at the final sigma keeps fit and scale consistent.
-                return self.exact(theta, sigma, tol=tol), sigma
+                return self.exact(theta, new, tol=tol), new
+            sigma, last = _secant_scale(sigma, new, last), (sigma, new)
+            # Fits as exact as the scale is: a fit stopped at tol moves the MAD by about
+            # tol, which would drown the last steps of the fixed point in noise.
+            if tighten:
+                inner = min(tol, max(1e-4 * moved, 1e-2 * tol))
             if self.budget() == 0:
                 break
         self.measure_name = "the scale's relative change in the last fixed-point step"

@@ -607,6 +607,38 @@ def test_default_scale_is_the_rlm_fixed_point(loss_name, data_name):
     assert model.scale_ == pytest.approx(mad, rel=TOL_SCALE_REL, abs=1e-9 * _y_unit(y))
 
 
+def test_secant_scale_step_lands_on_the_fixed_point_of_a_linear_map():
+    from robustreg._fit import _secant_scale
+
+    # g(s) = 2 + c (s - 2): the secant through two points of g(s) - s is exact.
+    for c in (0.1, 0.5, 0.85, -0.5):
+        g = lambda s: 2.0 + c * (s - 2.0)  # noqa: E731
+        s0, s1 = 1.0, g(1.0)
+        assert _secant_scale(s1, g(s1), (s0, s1)) == pytest.approx(2.0, rel=1e-12)
+    # The first step, a map that does not contract, and a step ten times past the plain one are plain.
+    assert _secant_scale(1.0, 1.5, None) == 1.5
+    g = lambda s: 2.0 + 1.5 * (s - 2.0)  # noqa: E731
+    assert _secant_scale(g(1.0), g(g(1.0)), (1.0, g(1.0))) == g(g(1.0))
+    g = lambda s: 2.0 + 0.95 * (s - 2.0)  # noqa: E731  (the secant is 20 plain steps away)
+    assert _secant_scale(g(1.0), g(g(1.0)), (1.0, g(1.0))) == g(g(1.0))
+
+
+@pytest.mark.parametrize("data_name", ("stackloss", "hbk", "stars_cyg"))
+def test_scale_fixed_point_without_the_tighter_fits_is_the_same_certified_fit(data_name, monkeypatch):
+    # Fits tighter than tol that cannot be certified within their cap (here: one iteration)
+    # send the fixed point back to fits at tol; it still ends certified, at RLM's scale.
+    from robustreg import _fit
+
+    X, y, sw = _data(data_name)
+    fast = GDRegressor(HuberLoss(1.345)).fit(X, y, sample_weight=sw)
+    monkeypatch.setattr(_fit._Fit, "TIGHT_ITER", 1)
+    slow = GDRegressor(HuberLoss(1.345)).fit(X, y, sample_weight=sw)
+    assert fast.converged_ and slow.converged_
+    for model in (fast, slow):
+        assert model.scale_ == pytest.approx(_mad0(y - X @ model.coef_ - model.intercept_), rel=TOL_SCALE_REL)
+    assert std_distance(fast.coef_, fast.intercept_, slow.coef_, slow.intercept_, X, y) < 1e-5
+
+
 # ---------------------------------------------------------------------------
 # 3. Huber(1.345) is statsmodels' RLM and R's MASS::rlm
 # ---------------------------------------------------------------------------
