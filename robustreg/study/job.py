@@ -26,6 +26,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+import sklearn
 from sklearn.exceptions import ConvergenceWarning
 
 from .. import __version__
@@ -255,7 +256,10 @@ def _fit_and_measure(spec: JobConf):
     estimator, has_history = _build_model(spec)
     ref = np.asarray(ds.coef_reference, dtype=float)
     t0 = time.perf_counter()
-    with warnings.catch_warnings(record=True) as caught:
+    # The model's parameters were checked with scikit-learn's own constraints when the spec
+    # was made (GDConf, ReferenceSolverConf): the fit does not check them again, nor does
+    # each inner fit of a meta-estimator (RANSAC's least squares per trial).  The data are checked.
+    with warnings.catch_warnings(record=True) as caught, sklearn.config_context(skip_parameter_validation=True):
         warnings.simplefilter("always")
         if has_history:
             estimator.fit(X, y, coef_reference=ref)
