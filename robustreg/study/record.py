@@ -128,7 +128,9 @@ def history_bytes(history) -> bytes:
     # From the columns' arrays: half the time of Table.from_pandas, and no pandas metadata (the index is a range).
     table = pa.table({name: history[name].to_numpy() for name in history.columns})
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
+    # A few hundred rows: uncompressed, without statistics or dictionaries, is three times
+    # faster to write (and to read back) and hardly larger.
+    pq.write_table(table, sink, compression="none", write_statistics=False, use_dictionary=False)
     return sink.getvalue().to_pybytes()
 
 
