@@ -306,3 +306,65 @@ def test_failed_and_reference_jobs_are_ignored_by_gd_rules():
     both = pd.concat([rows, extra], ignore_index=True)
     both["job_dir"] = [f"j{i}" for i in range(len(both))]
     assert c4_l2_not_robust_explodes(both).verdict == "supported"
+
+
+def _worst_ratio_by_frames(runs, kind, column, context, subset=None):
+    """The worst-ratio definition written frame by frame with pandas (the reference for the row-array version)."""
+    import numpy as np
+
+    from robustreg.report.tables import clean_mask, group_frames
+
+    def median(values):
+        x = np.asarray(pd.to_numeric(pd.Series(values), errors="coerce"), dtype=float)
+        return float(np.median(np.where(np.isnan(x), np.inf, x)))
+
+    ratios = []
+    for _, part in group_frames(runs, context):
+        clean = part[clean_mask(part)]
+        hit = part[(part["outliers"] == kind) & (part["fraction"] > 0)]
+        if not hit.empty:
+            hit = hit[hit["fraction"] == hit["fraction"].max()]
+            if hit["magnitude"].notna().any():
+                hit = hit[hit["magnitude"] == hit["magnitude"].max()]
+        if subset is not None:
+            clean, hit = subset(clean), subset(hit)
+        if clean.empty or hit.empty:
+            continue
+        base, top = median(clean[column]), median(hit[column])
+        ratios.append(top / base if base > 1e-9 * abs(top) and math.isfinite(base) else (math.inf if top > 0 else 1.0))
+    return max(ratios) if ratios else math.nan
+
+
+def test_worst_ratio_equals_its_frame_by_frame_definition():
+    import numpy as np
+
+    from robustreg.report.collect import dynamics_runs, estimator_runs
+    from robustreg.report.verdicts import _worst_ratio
+
+    rng = np.random.default_rng(4)
+    checked = 0
+    for trial in range(10):
+        n = int(rng.integers(1, 120))
+        rows = [job(
+            outliers=str(rng.choice(["none", "vertical", "leverage"])),
+            fraction=float(rng.choice([0.0, 0.1, 0.2, 0.4])),
+            magnitude=float(rng.choice([1.0, 10.0, np.nan])),
+            eta0=float(rng.choice([0.1, 1.0, np.nan])),
+            dataset=str(rng.choice(["a", "b"])),
+            status=str(rng.choice(["ok", "ok", "not_converged", "diverged", "failed"])),
+            model=str(rng.choice(["gd", "gd", "sklearn_huber"])),
+            coef_error=float(rng.choice([rng.exponential(), np.nan, np.inf, 0.0])),
+            max_grad_norm=float(rng.exponential()),
+            seed=int(s),
+        ) for s in range(n)]
+        runs = pd.DataFrame(rows)
+        if trial % 3 == 0:
+            runs.index = rng.permutation(n) + 1000  # the pooled frames' index is not 0..n-1 everywhere
+        for kind, column, context, subset in itertools.product(
+                ("vertical", "leverage"), ("coef_error", "max_grad_norm"),
+                ([], ["dataset"], ["dataset", "eta0"]), (None, estimator_runs, dynamics_runs)):
+            got = _worst_ratio(runs, kind, column, context, subset)
+            want = _worst_ratio_by_frames(runs, kind, column, context, subset)
+            assert (math.isnan(got) and math.isnan(want)) or got == want, (trial, kind, column, context, subset)
+            checked += not math.isnan(want)
+    assert checked > 100  # most cases measure a ratio (of 360)

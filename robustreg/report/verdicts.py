@@ -199,17 +199,41 @@ def _worst_ratio(runs: pd.DataFrame, kind: str, column: str, context: list, subs
     The strongest contamination is found among all of ``runs``; ``subset``,
     when given, then chooses the jobs whose values are measured (so a level
     whose jobs all fall out of the subset is skipped, not replaced by a weaker one).
+    ``subset`` keeps or drops rows one by one (``estimator_runs``, ``dynamics_runs``).
+    The settings are the groups of ``context`` (:func:`group_frames`); each is
+    measured from row arrays made once: per group, :func:`_strongest` and
+    :func:`_median` as they would be on its frame.
     """
+    n = len(runs)
+    if n == 0:
+        return math.nan
+    kept = np.ones(n, dtype=bool)
+    if subset is not None:
+        kept[:] = False
+        kept[subset(runs.assign(_row=np.arange(n)))["_row"].to_numpy(dtype=int)] = True
+    clean = clean_mask(runs).to_numpy(dtype=bool)
+    frac = pd.to_numeric(runs["fraction"], errors="coerce").to_numpy(dtype=float)
+    hit = (runs["outliers"] == kind).to_numpy(dtype=bool) & (frac > 0)
+    mag = pd.to_numeric(runs["magnitude"], errors="coerce").to_numpy(dtype=float) if "magnitude" in runs else None
+    values = pd.to_numeric(runs[column], errors="coerce").to_numpy(dtype=float)
+    values = np.where(np.isnan(values), np.inf, values)  # as _median counts a missing outcome
+    if context:
+        groups = runs.groupby(context, dropna=False, sort=True, observed=True).indices.values()
+    else:
+        groups = [np.arange(n)]
     ratios = []
-    for key, part in group_frames(runs, context):
-        clean = part[clean_mask(part)]
-        hit = _strongest(part, kind)
-        if subset is not None:
-            clean, hit = subset(clean), subset(hit)
-        if clean.empty or hit.empty:
+    for rows in groups:
+        base_rows = rows[clean[rows] & kept[rows]]
+        top_rows = rows[hit[rows]]
+        if top_rows.size:
+            top_rows = top_rows[frac[top_rows] == frac[top_rows].max()]
+            if mag is not None and not np.all(np.isnan(mag[top_rows])):
+                top_rows = top_rows[mag[top_rows] == np.nanmax(mag[top_rows])]
+        top_rows = top_rows[kept[top_rows]]
+        if base_rows.size == 0 or top_rows.size == 0:
             continue
-        base = _median(clean[column])
-        top = _median(hit[column])
+        base = float(np.median(values[base_rows]))
+        top = float(np.median(values[top_rows]))
         # A clean error at rounding level (the reference is this loss's own clean fit) grew without bound.
         if base > 1e-9 * abs(top) and math.isfinite(base):
             ratios.append(top / base)
