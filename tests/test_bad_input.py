@@ -45,7 +45,7 @@ def csv(name, *more):
 # (overrides, a piece of the error line: the bad value or key)
 CASES = [
     # -- an unknown option of each config group
-    (["dataset=foo"], "dataset=foo is invalid; allowed: one of csv, diabetes"),
+    (["dataset=foo"], "dataset=foo is invalid; allowed: one of classic, csv, diabetes"),
     (["loss=hubr"], "loss=hubr is invalid; allowed: one of barron"),
     (["model=adam"], "model=adam is invalid; allowed: one of gd, sklearn_huber"),
     (["outliers=foo"], "outliers=foo is invalid; allowed: one of heavy_tail"),
