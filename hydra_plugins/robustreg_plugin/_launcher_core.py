@@ -179,7 +179,8 @@ class JobRunner:
         lines = [o.input_line for o in parsed]
         OmegaConf.set_readonly(h, False)  # frozen while the previous job ran
         with open_dict(h):
-            h.overrides.task = lines
+            # The list node's own setter: assigning a new list would validate it against the schema again.
+            h.overrides._get_node("task")._set_value(lines)
             h.job.override_dirname = override_dirname(lines, exclude, item_sep, kv_sep, escape=False)
             h.job.id = idx
             h.job.num = idx
