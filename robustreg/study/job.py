@@ -257,9 +257,12 @@ def _fit_and_measure(spec: JobConf):
     ref = np.asarray(ds.coef_reference, dtype=float)
     t0 = time.perf_counter()
     # The model's parameters were checked with scikit-learn's own constraints when the spec
-    # was made (GDConf, ReferenceSolverConf): the fit does not check them again, nor does
-    # each inner fit of a meta-estimator (RANSAC's least squares per trial).  The data are checked.
-    with warnings.catch_warnings(record=True) as caught, sklearn.config_context(skip_parameter_validation=True):
+    # was made (GDConf, ReferenceSolverConf), and the data are finite by construction (the
+    # loaders reject a non-finite value, the outlier models one that would overflow): the fit
+    # checks neither again, nor does each inner fit of a meta-estimator (RANSAC's least
+    # squares per trial).  The estimators still check the data's shapes.
+    with (warnings.catch_warnings(record=True) as caught,
+          sklearn.config_context(skip_parameter_validation=True, assume_finite=True)):
         warnings.simplefilter("always")
         if has_history:
             estimator.fit(X, y, coef_reference=ref)
