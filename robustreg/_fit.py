@@ -24,7 +24,6 @@ def _standardized(X, sw, fit_intercept, y_scale):
     return design
 
 
-
 def _secant_scale(sigma: float, new: float, last) -> float:
     """The next scale of the fixed point sigma = MAD(fit at sigma): a secant step, or the plain step ``new``.
 

@@ -165,13 +165,27 @@ def _kinds(runs: pd.DataFrame) -> list:
 
 
 def _strongest(runs: pd.DataFrame, kind: str) -> pd.DataFrame:
-    part = runs[(runs["outliers"] == kind) & (runs["fraction"] > 0)]
-    if part.empty:
-        return part
-    part = part[part["fraction"] == part["fraction"].max()]
-    if "magnitude" in part and part["magnitude"].notna().any():
-        part = part[part["magnitude"] == part["magnitude"].max()]
-    return part
+    """The jobs under the strongest ``kind`` contamination: the largest fraction, then the largest magnitude."""
+    return runs.iloc[_strongest_rows(_levels(runs, kind), np.arange(len(runs)))]
+
+
+def _levels(runs: pd.DataFrame, kind: str):
+    """Row arrays of the contamination levels: (rows contaminated by ``kind``, fraction, magnitude or None)."""
+    frac = pd.to_numeric(runs["fraction"], errors="coerce").to_numpy(dtype=float)
+    hit = (runs["outliers"] == kind).to_numpy(dtype=bool) & (frac > 0)
+    mag = pd.to_numeric(runs["magnitude"], errors="coerce").to_numpy(dtype=float) if "magnitude" in runs else None
+    return hit, frac, mag
+
+
+def _strongest_rows(levels, rows: np.ndarray) -> np.ndarray:
+    """Of the row positions ``rows``, those of :func:`_strongest` (``levels`` from :func:`_levels`)."""
+    hit, frac, mag = levels
+    rows = rows[hit[rows]]
+    if rows.size:
+        rows = rows[frac[rows] == frac[rows].max()]
+        if mag is not None and not np.all(np.isnan(mag[rows])):
+            rows = rows[mag[rows] == np.nanmax(mag[rows])]
+    return rows
 
 
 def _strength(part: pd.DataFrame) -> str:
@@ -200,9 +214,8 @@ def _worst_ratio(runs: pd.DataFrame, kind: str, column: str, context: list, subs
     when given, then chooses the jobs whose values are measured (so a level
     whose jobs all fall out of the subset is skipped, not replaced by a weaker one).
     ``subset`` keeps or drops rows one by one (``estimator_runs``, ``dynamics_runs``).
-    The settings are the groups of ``context`` (:func:`group_frames`); each is
-    measured from row arrays made once: per group, :func:`_strongest` and
-    :func:`_median` as they would be on its frame.
+    The settings are the groups of ``context`` (:func:`group_frames`), each
+    measured through row arrays made once (:func:`_strongest_rows`).
     """
     n = len(runs)
     if n == 0:
@@ -212,11 +225,8 @@ def _worst_ratio(runs: pd.DataFrame, kind: str, column: str, context: list, subs
         kept[:] = False
         kept[subset(runs.assign(_row=np.arange(n)))["_row"].to_numpy(dtype=int)] = True
     clean = clean_mask(runs).to_numpy(dtype=bool)
-    frac = pd.to_numeric(runs["fraction"], errors="coerce").to_numpy(dtype=float)
-    hit = (runs["outliers"] == kind).to_numpy(dtype=bool) & (frac > 0)
-    mag = pd.to_numeric(runs["magnitude"], errors="coerce").to_numpy(dtype=float) if "magnitude" in runs else None
-    values = pd.to_numeric(runs[column], errors="coerce").to_numpy(dtype=float)
-    values = np.where(np.isnan(values), np.inf, values)  # as _median counts a missing outcome
+    levels = _levels(runs, kind)
+    values = runs[column].to_numpy()
     if context:
         groups = runs.groupby(context, dropna=False, sort=True, observed=True).indices.values()
     else:
@@ -224,16 +234,12 @@ def _worst_ratio(runs: pd.DataFrame, kind: str, column: str, context: list, subs
     ratios = []
     for rows in groups:
         base_rows = rows[clean[rows] & kept[rows]]
-        top_rows = rows[hit[rows]]
-        if top_rows.size:
-            top_rows = top_rows[frac[top_rows] == frac[top_rows].max()]
-            if mag is not None and not np.all(np.isnan(mag[top_rows])):
-                top_rows = top_rows[mag[top_rows] == np.nanmax(mag[top_rows])]
+        top_rows = _strongest_rows(levels, rows)
         top_rows = top_rows[kept[top_rows]]
         if base_rows.size == 0 or top_rows.size == 0:
             continue
-        base = float(np.median(values[base_rows]))
-        top = float(np.median(values[top_rows]))
+        base = _median(values[base_rows])
+        top = _median(values[top_rows])
         # A clean error at rounding level (the reference is this loss's own clean fit) grew without bound.
         if base > 1e-9 * abs(top) and math.isfinite(base):
             ratios.append(top / base)
