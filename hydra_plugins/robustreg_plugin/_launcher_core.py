@@ -362,8 +362,8 @@ def launch(launcher, job_overrides: Sequence[Sequence[str]], initial_job_idx: in
     runner = JobRunner(launcher.hydra_context, launcher.config, launcher.task_function)
     jobs = [(initial_job_idx + i, list(o)) for i, o in enumerate(job_overrides)]
     n_jobs = (os.cpu_count() or 1) if launcher.n_jobs == -1 else max(1, launcher.n_jobs)
-    _settle_heap()
     if n_jobs == 1 or len(jobs) == 1:
+        _settle_heap()
         runs: List[JobReturn] = []
         for k, (idx, overrides) in enumerate(jobs, 1):
             if launcher.fail_fast and any(r.status == JobStatus.FAILED for r in runs):
@@ -396,7 +396,7 @@ class _Parallel:
         runner, n_jobs = self.runner, self.n_jobs
         # Forked workers share the imports, Hydra's state and the composed bases.
         runner.prime(jobs, n_jobs)
-        _settle_heap()  # the composed bases too
+        _settle_heap()  # after the bases are composed, before the workers fork
         _WORKER["runner"] = runner
         context = multiprocessing.get_context("fork")
         results: Dict[int, JobReturn] = {}
